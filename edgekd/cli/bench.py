@@ -1,9 +1,132 @@
-"""`edgekd bench` commands."""
+"""`edgekd bench`, `edgekd profiles`, `edgekd pipeline`.
+
+    edgekd profiles                                   the shipped hardware profiles
+    edgekd bench runs/NAME                            measure on x86-cpu (this machine)
+    edgekd bench runs/A runs/B -p orin-nano-8gb-15w   two students, one merged Pareto plot
+    edgekd pipeline                                   distill -> export -> bench on the embedded default
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import List, Optional
+
 import typer
+
+from edgekd.cli import console
+
+
+def _ints(text: Optional[str], flag: str) -> list[int] | None:
+    from edgekd.errors import ConfigError
+
+    if text is None:
+        return None
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise ConfigError(f"{flag} takes comma-separated integers, got {text!r}", f"e.g. {flag} 1,4,8") from None
+    if not values or any(v < 1 for v in values):
+        raise ConfigError(f"{flag} needs positive integers, got {text!r}", f"e.g. {flag} 1,4,8")
+    return values
+
+
+def _words(text: Optional[str]) -> list[str] | None:
+    return [w.strip() for w in text.split(",") if w.strip()] if text else None
+
+
+def profiles_table():
+    from rich.table import Table
+
+    from edgekd.bench.profiles import load_all
+
+    t = Table(title="hardware profiles (dense peaks; `edgekd profiles NAME` shows one with its sources)")
+    for col, just in (("name / device", "left"), ("kind", "left"), ("TFLOPS fp32/fp16, int8 TOPS", "right"),
+                      ("GB/s", "right"), ("GB", "right"), ("TensorRT / JetPack", "left"), ("DLA", "right"),
+                      ("budget ms", "right")):
+        t.add_column(col, justify=just, no_wrap=col.startswith("name"), min_width=19 if col.startswith("name") else None)
+    for p in load_all():
+        peak = p.peak_tflops
+        t.add_row(f"[bold]{p.name}[/bold]\n[dim]{p.device}[/dim]", p.kind,
+                  f"{peak['fp32']:g} / {peak['fp16']:g}, {peak['int8']:g}", f"{p.bandwidth_gbs:g}", f"{p.memory_gb:g}",
+                  f"{p.tensorrt_version or '-'} / {p.jetpack or '-'}", str(p.dla_cores), f"{p.budget_ms:.0f}")
+    return t
 
 
 def register(app: typer.Typer) -> None:
-    pass
+    @app.command("profiles")
+    def profiles(name: Optional[str] = typer.Argument(None, help="Show this profile's TOML (with its sources).")) -> None:
+        """List the shipped hardware profiles: peak rates (dense), bandwidth, TensorRT/JetPack, budget."""
+        if name is None:
+            console.out.print(profiles_table())
+            return
+        from rich.syntax import Syntax
+
+        from edgekd.bench.profiles import load_profile, profile_text
+
+        p = load_profile(name)
+        console.out.print(Syntax(profile_text(name), "toml", word_wrap=True))
+        console.out.print(f"budget: {p.budget_ms:.1f} ms per clip; runtimes: {', '.join(p.runtimes)}; "
+                          f"precisions: {', '.join(p.precisions)}", highlight=False)
+
+    @app.command("bench")
+    def bench(
+        targets: List[Path] = typer.Argument(..., metavar="RUN...",
+                                             help="Run folders (runs/NAME) or export folders; several = one merged Pareto plot."),
+        profile: str = typer.Option("x86-cpu", "--profile", "-p", help="Profile name (edgekd profiles) or a TOML file."),
+        batch_sizes: Optional[str] = typer.Option(None, "--batch-sizes", "-b", help="e.g. 1,4,8 (default: the profile's)."),
+        iterations: Optional[int] = typer.Option(None, "--iterations", "-n", help="Timed calls per batch size."),
+        warmup: Optional[int] = typer.Option(None, "--warmup", help="Untimed calls first."),
+        eval_data: Optional[Path] = typer.Option(None, "--eval-data", help="Dataset for accuracy (default: the run's)."),
+        eval_limit: Optional[int] = typer.Option(None, "--eval-limit", help="At most this many eval clips."),
+        e2e_clips: Optional[int] = typer.Option(None, "--e2e-clips", help="Clips timed end to end (decode + infer)."),
+        runtimes: Optional[str] = typer.Option(None, "--runtimes", help="Subset of the profile's runtimes, e.g. ort-cpu."),
+        precisions: Optional[str] = typer.Option(None, "--precisions", help="Subset of the profile's precisions."),
+        threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for CPU runtimes (default: all)."),
+        out: Optional[Path] = typer.Option(None, "--out", "-o", help="Bench folder (default: RUN/bench)."),
+        merged_out: Optional[Path] = typer.Option(None, "--merged-out", help="Folder for the merged report of several runs."),
+    ) -> None:
+        """Latency, accuracy and roofline of exported students on a hardware profile."""
+        from edgekd.bench.api import bench_many
+
+        dirs, merged, v = bench_many(list(targets), profile, merged_dir=merged_out, out_dir=out,
+                                     batch_sizes=_ints(batch_sizes, "--batch-sizes"), iterations=iterations,
+                                     warmup=warmup, eval_data=eval_data, eval_limit=eval_limit, e2e_clips=e2e_clips,
+                                     runtimes=_words(runtimes), precisions=_words(precisions), threads=threads,
+                                     console=console.out)
+        for d in dirs:
+            console.out.print(f"report: {d / 'report.md'}", highlight=False)
+        if merged is not None:
+            console.out.print(f"merged Pareto plot: {merged / 'pareto.png'}", highlight=False)
+            console.out.print(f"[bold]verdict:[/bold] {v['text']}", highlight=False)
+
+    @app.command("pipeline")
+    def pipeline(
+        config: Optional[Path] = typer.Option(None, "--config", "-c", help="Distill config TOML (default: built-in)."),
+        set_: Optional[List[str]] = typer.Option(None, "--set", help="Config override key=value (repeatable)."),
+        profile: str = typer.Option("x86-cpu", "--profile", "-p", help="Profile for export (TensorRT) and bench."),
+        trt: bool = typer.Option(False, "--trt", help="Also build a TensorRT engine (or its build manifest)."),
+        iterations: Optional[int] = typer.Option(None, "--iterations", "-n", help="Bench: timed calls per batch size."),
+        batch_sizes: Optional[str] = typer.Option(None, "--batch-sizes", "-b", help="Bench: batch sizes."),
+        eval_limit: Optional[int] = typer.Option(None, "--eval-limit", help="Bench: at most this many eval clips."),
+    ) -> None:
+        """distill -> export -> bench in one command (the embedded synthetic default when given nothing)."""
+        from edgekd.bench.api import bench as run_bench
+        from edgekd.bench.profiles import load_profile
+        from edgekd.bench.report import load_report
+        from edgekd.distill.config import load_config
+        from edgekd.distill.train import distill
+        from edgekd.export.api import export_run
+
+        prof = load_profile(profile)  # fail on a bad profile before training, not after
+        cfg = load_config(config, list(set_ or []))
+        console.out.rule("[bold]1/3 distill")
+        run_dir = distill(cfg, console=console.out)
+        console.out.rule("[bold]2/3 export")
+        export_dir = export_run(run_dir, profile=prof, trt=trt)
+        console.out.rule("[bold]3/3 bench")
+        bench_dir = run_bench(run_dir, prof, iterations=iterations, batch_sizes=_ints(batch_sizes, "--batch-sizes"),
+                              eval_limit=eval_limit, console=console.out)
+        report = load_report(bench_dir)
+        console.out.print(f"run: {run_dir}   export: {export_dir}", highlight=False)
+        console.out.print(f"report: {bench_dir / 'report.md'}", highlight=False)
+        console.out.print(f"[bold]verdict:[/bold] {report['verdict']['text']}", highlight=False)

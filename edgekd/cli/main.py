@@ -54,13 +54,13 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     console.state.debug = "--debug" in argv
     try:
-        app(args=argv, prog_name="edgekd", standalone_mode=False)
+        code = app(args=argv, prog_name="edgekd", standalone_mode=False)
     except Exception as e:  # noqa: BLE001 - the edge of the program
         return console.report_error(e)
     except KeyboardInterrupt:
         console.err.print("[red]interrupted[/red]")
         return 130
-    return 0
+    return code if isinstance(code, int) else 0  # a command's typer.Exit(code) comes back here
 
 
 if __name__ == "__main__":

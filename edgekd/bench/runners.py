@@ -1,0 +1,277 @@
+"""Runners: one small protocol over every runtime a student can be measured on.
+
+    runner.load()                 build the session/engine (may raise RunnerUnavailable)
+    runner.run(batch) -> logits   batch: float32 (B, 3, T, H, W) numpy; logits: float32 (B, C) numpy
+    runner.synchronize()          wait for the device, so a timer around run() sees the work finish
+    runner.providers_used         what actually executed (ORT's session.get_providers(), "cuda:0", ...)
+    runner.why                    a note about how the runner was set up (or why it is unavailable)
+
+Runtime names (profiles list them in the order to try):
+    torch-cpu / torch-cuda   PyTorch eager, fp32 (and fp16 on CUDA)
+    ort-cpu / ort-cuda / ort-trt   ONNX Runtime with the CPU, CUDA or TensorRT execution provider
+    tensorrt                 a native TensorRT engine (built from the ONNX when no engine file exists)
+
+A runtime that is not installed, has no device, or silently falls back to another provider raises
+RunnerUnavailable with the reason; the harness turns that into a report row, never a crash.
+Heavy libraries are imported inside load().
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from edgekd.errors import BenchError
+
+
+class RunnerUnavailable(BenchError):
+    """This runtime/precision cannot run here; `message` is the reason shown in the report row."""
+
+
+@runtime_checkable
+class Runner(Protocol):
+    name: str
+    precision: str
+    providers_used: list[str]
+    why: str
+
+    def load(self) -> None: ...
+
+    def run(self, batch: np.ndarray) -> np.ndarray: ...
+
+    def synchronize(self) -> None: ...
+
+
+# ----------------------------------------------------------------------------- PyTorch eager
+
+class TorchRunner:
+    """PyTorch eager on CPU or CUDA; fp16 converts weights and inputs with .half() (CUDA only)."""
+
+    def __init__(self, model, device: str, precision: str, threads: int | None = None):
+        self.name = f"torch-{device}"
+        self.precision = precision
+        self.device = device
+        self.model = model
+        self.threads = threads
+        self.providers_used: list[str] = []
+        self.why = ""
+
+    def load(self) -> None:
+        import torch
+
+        if self.model is None:
+            raise RunnerUnavailable("no PyTorch checkpoint found next to the export",
+                                    "bench a run folder (runs/NAME) so checkpoint.pt is found")
+        if self.precision == "int8":
+            raise RunnerUnavailable("PyTorch eager has no int8 inference path; the int8 ONNX runs under ort-*/tensorrt")
+        if self.device == "cuda":
+            if not torch.cuda.is_available():
+                build = "CPU-only build" if torch.version.cuda is None else f"CUDA {torch.version.cuda} build, no device"
+                raise RunnerUnavailable(f"torch.cuda.is_available() is False (torch {torch.__version__}, {build})")
+            self.dev = torch.device("cuda", 0)
+            self.providers_used = [f"cuda:0 ({torch.cuda.get_device_name(0)})"]
+        else:
+            if self.precision == "fp16":
+                raise RunnerUnavailable("fp16 eager on CPU has no fast kernels; measure fp16 on a GPU")
+            self.dev = torch.device("cpu")
+            if self.threads:
+                torch.set_num_threads(self.threads)
+            self.providers_used = [f"cpu ({torch.get_num_threads()} threads)"]
+        self.dtype = torch.float16 if self.precision == "fp16" else torch.float32
+        self.net = self.model.to(self.dev, self.dtype).eval()
+        self.why = f"torch {torch.__version__} eager, {self.precision}"
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        import torch
+
+        with torch.inference_mode():
+            x = torch.from_numpy(np.ascontiguousarray(batch)).to(self.dev, self.dtype, non_blocking=True)
+            return self.net(x).float().cpu().numpy()
+
+    def synchronize(self) -> None:
+        if self.device == "cuda":
+            import torch
+
+            torch.cuda.synchronize()
+
+
+# ----------------------------------------------------------------------------- ONNX Runtime
+
+ORT_PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider", "trt": "TensorrtExecutionProvider"}
+
+
+class OrtRunner:
+    """ONNX Runtime with one execution provider; reports which provider the session really uses."""
+
+    def __init__(self, onnx_path: Path | None, provider: str, precision: str, *, threads: int | None = None,
+                 workspace_mb: int = 1024, cache_dir: Path | None = None, missing_reason: str = ""):
+        self.name = f"ort-{provider}"
+        self.precision = precision
+        self.path = onnx_path
+        self.provider = provider
+        self.threads = threads
+        self.workspace_mb = workspace_mb
+        self.cache_dir = cache_dir
+        self.missing_reason = missing_reason
+        self.providers_used: list[str] = []
+        self.why = ""
+
+    def _provider_options(self) -> dict[str, Any]:
+        if self.provider != "trt":
+            return {}
+        opts: dict[str, Any] = {"trt_max_workspace_size": str(self.workspace_mb << 20),
+                                "trt_fp16_enable": str(self.precision in ("fp16", "int8")),
+                                "trt_int8_enable": str(self.precision == "int8")}
+        if self.cache_dir is not None:
+            self.cache_dir.mkdir(parents=True, exist_ok=True)
+            opts.update(trt_engine_cache_enable="True", trt_engine_cache_path=str(self.cache_dir))
+        return opts
+
+    def load(self) -> None:
+        try:
+            import onnxruntime as ort
+        except ImportError as e:
+            raise RunnerUnavailable("onnxruntime is not installed",
+                                    "pip install 'edgekd[cpu]' (or 'edgekd[gpu]' for CUDA/TensorRT providers)") from e
+        if self.path is None:
+            raise RunnerUnavailable(self.missing_reason or f"no {self.precision} ONNX file in the export")
+        wanted = ORT_PROVIDERS[self.provider]
+        available = ort.get_available_providers()
+        if wanted not in available:
+            hint = "install onnxruntime-gpu (it replaces onnxruntime) on a machine with CUDA" \
+                if self.provider != "cpu" else None
+            raise RunnerUnavailable(f"onnxruntime {ort.__version__} has no {wanted} (available: {', '.join(available)})", hint)
+        opts = ort.SessionOptions()
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.log_severity_level = 3  # provider fallbacks are reported by us, not as ORT warnings
+        if self.threads:
+            opts.intra_op_num_threads = self.threads
+        providers: list[Any] = [(wanted, self._provider_options())]
+        if wanted != "CPUExecutionProvider":
+            providers.append("CPUExecutionProvider")  # ORT needs a fallback for nodes the provider rejects
+        try:
+            self.session = ort.InferenceSession(str(self.path), opts, providers=providers)
+        except Exception as e:  # noqa: BLE001 - ORT raises its own Fail/InvalidGraph/RuntimeException types
+            raise RunnerUnavailable(f"onnxruntime could not load {self.path.name}: {str(e).splitlines()[0][:300]}") from e
+        self.providers_used = self.session.get_providers()
+        if self.providers_used[0] != wanted:
+            raise RunnerUnavailable(f"{wanted} did not initialise; the session fell back to "
+                                    f"{', '.join(self.providers_used)} (a CPU measurement would be mislabelled)")
+        inp = self.session.get_inputs()[0]
+        self.input_name = inp.name
+        self.input_shape = list(inp.shape)
+        self.why = f"onnxruntime {ort.__version__}, {self.path.name}, providers {self.providers_used}"
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        return self.session.run(None, {self.input_name: np.ascontiguousarray(batch, dtype=np.float32)})[0]
+
+    def synchronize(self) -> None:
+        pass  # InferenceSession.run returns after the outputs are copied back to the host
+
+
+# ----------------------------------------------------------------------------- native TensorRT
+
+class TensorRTRunner:
+    """A TensorRT engine run through the tensorrt Python API with torch CUDA tensors as buffers.
+
+    When the export holds a build manifest instead of an engine (engines are device-specific),
+    the engine is built here from the ONNX with the profile's workspace and precision.
+    """
+
+    def __init__(self, engine_path: Path | None, onnx_path: Path | None, precision: str, *,
+                 workspace_mb: int = 1024, max_batch: int = 1, save_engine_to: Path | None = None):
+        self.name = "tensorrt"
+        self.precision = precision
+        self.engine_path = engine_path
+        self.onnx_path = onnx_path
+        self.workspace_mb = workspace_mb
+        self.max_batch = max_batch
+        self.save_engine_to = save_engine_to
+        self.providers_used: list[str] = []
+        self.why = ""
+
+    def _build(self, trt, logger) -> bytes:
+        builder = trt.Builder(logger)
+        network = builder.create_network(0)  # TensorRT 10: explicit batch is the only mode
+        parser = trt.OnnxParser(network, logger)
+        if not parser.parse(Path(self.onnx_path).read_bytes()):
+            errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
+            raise RunnerUnavailable(f"TensorRT could not parse {Path(self.onnx_path).name}: {errors[:300]}")
+        config = builder.create_builder_config()
+        config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, self.workspace_mb << 20)
+        if self.precision in ("fp16", "int8"):
+            config.set_flag(trt.BuilderFlag.FP16)
+        if self.precision == "int8":
+            config.set_flag(trt.BuilderFlag.INT8)  # scales come from the Q/DQ nodes of the int8 ONNX
+        inp = network.get_input(0)
+        shape = list(inp.shape)  # (-1, 3, T, H, W) with a dynamic batch
+        if shape[0] == -1:
+            profile = builder.create_optimization_profile()
+            profile.set_shape(inp.name, [1] + shape[1:], [self.max_batch] + shape[1:], [self.max_batch] + shape[1:])
+            config.add_optimization_profile(profile)
+        blob = builder.build_serialized_network(network, config)
+        if blob is None:
+            raise RunnerUnavailable(f"TensorRT failed to build a {self.precision} engine from {Path(self.onnx_path).name}")
+        data = bytes(blob)
+        if self.save_engine_to is not None:
+            from edgekd.io import atomic_path
+
+            with atomic_path(self.save_engine_to) as tmp:
+                tmp.write_bytes(data)
+        return data
+
+    def load(self) -> None:
+        try:
+            import tensorrt as trt
+        except ImportError as e:
+            raise RunnerUnavailable("the tensorrt Python package is not installed",
+                                    "it ships with JetPack on a Jetson; on x86: pip install 'edgekd[trt]'") from e
+        import torch
+
+        if not torch.cuda.is_available():
+            raise RunnerUnavailable("TensorRT needs a CUDA device and torch.cuda.is_available() is False")
+        if self.engine_path is None and self.onnx_path is None:
+            raise RunnerUnavailable(f"no {self.precision} engine and no ONNX to build one from")
+        logger = trt.Logger(trt.Logger.ERROR)
+        if self.engine_path is not None and Path(self.engine_path).is_file():
+            data, origin = Path(self.engine_path).read_bytes(), Path(self.engine_path).name
+        else:
+            data, origin = self._build(trt, logger), f"built here from {Path(self.onnx_path).name}"
+        self.runtime = trt.Runtime(logger)
+        self.engine = self.runtime.deserialize_cuda_engine(data)
+        if self.engine is None:
+            raise RunnerUnavailable(f"TensorRT {trt.__version__} could not deserialize {origin} "
+                                    "(engines only load on the TensorRT version and GPU that built them)")
+        self.context = self.engine.create_execution_context()
+        names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
+        self.inputs = [n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
+        self.outputs = [n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.OUTPUT]
+        # engines keep fp32 I/O unless built otherwise; follow whatever the engine declares
+        dtypes = {trt.float32: torch.float32, trt.float16: torch.float16}
+        self.out_dtype = dtypes.get(self.engine.get_tensor_dtype(self.outputs[0]), torch.float32)
+        if self.engine.get_tensor_dtype(self.inputs[0]) != trt.float32:
+            raise RunnerUnavailable(f"{origin} takes {self.engine.get_tensor_dtype(self.inputs[0])} input; "
+                                    "edgekd feeds float32 clips", "build the engine from edgekd's ONNX (fp32 I/O)")
+        self.stream = torch.cuda.Stream()
+        self.torch = torch
+        self.providers_used = [f"TensorRT {trt.__version__} on {torch.cuda.get_device_name(0)}"]
+        self.why = f"TensorRT {trt.__version__}, {self.precision} engine ({origin})"
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        torch = self.torch
+        x = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)).cuda()
+        self.context.set_input_shape(self.inputs[0], tuple(x.shape))
+        self.context.set_tensor_address(self.inputs[0], x.data_ptr())
+        out_shape = tuple(self.context.get_tensor_shape(self.outputs[0]))
+        y = torch.empty(out_shape, dtype=self.out_dtype, device="cuda")
+        self.context.set_tensor_address(self.outputs[0], y.data_ptr())
+        torch.cuda.current_stream().synchronize()  # the input copy ran on the default stream
+        if not self.context.execute_async_v3(self.stream.cuda_stream):
+            raise BenchError("TensorRT execute_async_v3 returned False")
+        self.stream.synchronize()
+        return y.float().cpu().numpy()
+
+    def synchronize(self) -> None:
+        self.stream.synchronize()

@@ -1,0 +1,160 @@
+"""ClipDataset: manifest entries -> decoded, sampled, transformed clips; make_loader batches them.
+
+Item (one video):
+    {"video":  float32 (C, T, H, W), or (n, C, T, H, W) when clips_per_video > 1 or mode="multiview",
+     "label":  int (-1 for unlabeled videos),
+     "index":  int, position in manifest.entries,
+     "starts": LongTensor (n,), start frame of each clip (each start repeated per spatial crop)}
+
+Modes: "train" = random clips + augmentation; "eval" = uniformly spaced clips, centre crop;
+"multiview" = K uniformly spaced clips x S spatial crops (S = 3: start/centre/end of the long side).
+
+A video that fails to decode does not kill an epoch: the item carries the error, the collate drops
+it with a warning naming the file, and the loader skips a batch only if all its videos failed.
+"""
+
+from __future__ import annotations
+
+import random
+import warnings
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from edgekd.checkpoint import DataSpec
+from edgekd.data.decode import BACKENDS, probe_cached, read_frames
+from edgekd.data.manifest import DataWarning, Manifest
+from edgekd.data.sampling import clip_indices, random_starts, three_crops, uniform_starts
+from edgekd.data.transforms import AugmentConfig, crop, eval_transform, normalize, to_tchw, train_transform
+from edgekd.errors import ConfigError, VideoDecodeError
+
+MODES = ("train", "eval", "multiview")
+DEFAULT_VIEWS = (5, 3)  # K clips x 3 crops for the multi-view test protocol
+
+
+class ClipDataset(Dataset):
+    def __init__(self, manifest: Manifest, spec: DataSpec, mode: str = "train", clips_per_video: int = 1,
+                 backend: str = "auto", num_views: tuple[int, int] = DEFAULT_VIEWS,
+                 augment: AugmentConfig | None = None, sampling: str | None = None):
+        if mode not in MODES:
+            raise ConfigError(f"unknown dataset mode {mode!r}", f"choose one of {', '.join(MODES)}")
+        if backend not in BACKENDS:
+            raise ConfigError(f"unknown decode backend {backend!r}", f"choose one of {', '.join(BACKENDS)}")
+        if clips_per_video < 1 or num_views[0] < 1 or num_views[1] not in (1, 3):
+            raise ConfigError(f"clips_per_video={clips_per_video}, num_views={num_views} are invalid",
+                              "clips_per_video >= 1; num_views = (K >= 1, 1 or 3 crops)")
+        self.sampling = sampling or ("random" if mode == "train" else "uniform")
+        if self.sampling not in ("random", "uniform"):
+            raise ConfigError(f"unknown clip sampling {sampling!r}", "choose 'random' or 'uniform'")
+        self.manifest, self.spec, self.mode, self.backend = manifest, spec, mode, backend
+        self.entries = manifest.entries
+        self.clips_per_video = clips_per_video
+        self.num_views = (int(num_views[0]), int(num_views[1]))
+        self.augment = augment or AugmentConfig.for_manifest(manifest.defaults)
+        self.decode_size = self.augment.decode_size(spec.size)  # short side at decode
+        self._train_tf = train_transform(spec.size, spec.mean, spec.std, self.augment)
+        self._eval_tf = eval_transform(spec.size, spec.mean, spec.std)
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        entry = self.entries[i]
+        try:
+            return self._load(i, entry)
+        except VideoDecodeError as e:
+            return {"index": i, "error": e.message}
+
+    def _load(self, i: int, entry) -> dict[str, Any]:
+        spec = self.spec
+        info = probe_cached(entry.path)
+        n = self.num_views[0] if self.mode == "multiview" else self.clips_per_video
+        if self.sampling == "random":
+            rng = np.random.default_rng(int(torch.randint(0, 2**62, ()).item()))  # follows the worker's torch seed
+            starts = random_starts(info.num_frames, spec.frames, spec.frame_stride, n, rng)
+        else:
+            starts = uniform_starts(info.num_frames, spec.frames, spec.frame_stride, n)
+        idx = clip_indices(starts, spec.frames, spec.frame_stride, info.num_frames)  # (n, T)
+        frames = read_frames(entry.path, idx.ravel(), size=self.decode_size, backend=self.backend)
+        frames = frames.reshape(n, spec.frames, *frames.shape[1:])  # (n, T, H, W, 3)
+
+        if self.mode == "train":
+            clips = [self._train_tf(f) for f in frames]
+        elif self.mode == "eval":
+            clips = [self._eval_tf(f) for f in frames]
+        else:  # multiview: every clip at every spatial crop
+            h, w = frames.shape[2:4]
+            boxes = three_crops(h, w, min(spec.size, h, w)) if self.num_views[1] == 3 else [((h - spec.size) // 2,
+                                                                                            (w - spec.size) // 2)]
+            clips = [normalize(to_tchw(crop(f, top, left, spec.size)), spec.mean, spec.std)
+                     for f in frames for top, left in boxes]
+            starts = np.repeat(starts, len(boxes))
+        single = self.mode != "multiview" and self.clips_per_video == 1
+        return {
+            "video": clips[0] if single else torch.stack(clips),  # (C,T,H,W) or (n,C,T,H,W)
+            "label": -1 if entry.label is None else int(entry.label),
+            "index": i,
+            "starts": torch.as_tensor(starts, dtype=torch.long),
+        }
+
+
+def collate_clips(batch: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+    """Stack items, dropping (with a warning naming them) the videos that failed to decode."""
+    failed = [b["error"] for b in batch if "error" in b]
+    if failed:
+        warnings.warn(DataWarning(f"dropped {len(failed)} video(s) that failed to decode: " + "; ".join(failed)),
+                      stacklevel=2)
+    ok = [b for b in batch if "error" not in b]
+    if not ok:
+        empty = torch.zeros(0, dtype=torch.long)
+        return {"video": torch.zeros(0), "label": empty, "index": empty, "starts": empty}
+    return {
+        "video": torch.stack([b["video"] for b in ok]),                   # (B, C, T, H, W) or (B, n, ...)
+        "label": torch.tensor([b["label"] for b in ok], dtype=torch.long),  # (B,)
+        "index": torch.tensor([b["index"] for b in ok], dtype=torch.long),  # (B,)
+        "starts": torch.stack([b["starts"] for b in ok]),                  # (B, n)
+    }
+
+
+class ClipLoader(DataLoader):
+    """A DataLoader that skips batches in which every video failed to decode."""
+
+    def __iter__(self):
+        for batch in super().__iter__():
+            if len(batch["index"]):
+                yield batch
+
+
+def _seed_worker(worker_id: int) -> None:
+    # torch seeds each worker from the loader's generator; numpy and random follow it, and one
+    # decode/transform thread per worker keeps the 2 workers from oversubscribing the cores.
+    seed = torch.initial_seed() % 2**32
+    np.random.seed(seed)
+    random.seed(seed)
+    torch.set_num_threads(1)
+
+
+def make_loader(dataset: Dataset, batch_size: int, shuffle: bool, num_workers: int = 2, sampler=None,
+                drop_last: bool = False, seed: int = 0) -> DataLoader:
+    """Batches from `dataset` with persistent workers; the same seed gives the same clips and order.
+
+    With num_workers=0 clips follow the process's global torch RNG (seed it for determinism).
+    """
+    generator = torch.Generator()
+    generator.manual_seed(seed)
+    workers = max(0, int(num_workers))
+    return ClipLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=shuffle if sampler is None else False,
+        sampler=sampler,
+        num_workers=workers,
+        collate_fn=collate_clips,
+        drop_last=drop_last,
+        generator=generator,
+        worker_init_fn=_seed_worker if workers else None,
+        persistent_workers=workers > 0,
+        prefetch_factor=2 if workers else None,
+    )

@@ -1,0 +1,558 @@
+"""One manifest model for every dataset layout edgekd reads.
+
+A `Manifest` is a root folder, the class names and one `VideoEntry` per video (absolute path,
+label index or None, split "train"/"test", optional caption, stable `video_id`). It is fed by:
+
+- our own `manifest.json` (written by `Manifest.save`, `edgekd data synth`; carries captions and
+  dataset-level defaults such as whether horizontal flip is allowed);
+- a folder-per-class tree: `ROOT/<class>/<video>` or `ROOT/{train,test}/<class>/<video>`;
+- UCF101 split files: `classInd.txt` ("1 ApplyEyeMakeup", 1-based), `trainlistNN.txt`
+  ("ApplyEyeMakeup/v_x.avi 1") and `testlistNN.txt` ("ApplyEyeMakeup/v_x.avi");
+- HMDB51 split files: `<class>_test_splitN.txt` with lines "video.avi M", M = 0 unused, 1 train, 2 test;
+  videos live under `ROOT/<class>/<video>`;
+- a CSV `path,label[,split]` (header optional; paths relative to the CSV's folder);
+- a Kinetics-style CSV `label,youtube_id,time_start,time_end,split` naming files
+  `<youtube_id>_<start:06d>_<end:06d>.<ext>` found under `ROOT/<split>/<label>/`, `ROOT/<label>/`,
+  `ROOT/<split>/` or `ROOT/` (label folders may use spaces or underscores). Kinetics rows whose file is
+  missing are routine (videos vanish from YouTube): they are skipped with one warning listing them.
+
+Split names are normalized to "train" and "test" ("val", "validate", "validation" count as "test").
+Layouts without a split get a deterministic per-class 80/20 train/test split by hashed video id.
+
+This module is pure Python (no torch, no decoders) so the CLI can import it instantly.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import hashlib
+import json
+import re
+import warnings
+from collections import Counter
+from pathlib import Path
+from typing import Any, Iterable
+
+from edgekd.errors import DataError
+
+VIDEO_EXTS = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg", ".flv", ".wmv")
+MANIFEST_FORMAT = "edgekd-manifest"
+MANIFEST_VERSION = 1
+SPLITS = ("train", "test")
+_SPLIT_ALIASES = {"train": "train", "training": "train", "test": "test", "testing": "test",
+                  "val": "test", "valid": "test", "validate": "test", "validation": "test"}
+AUTO_TEST_FRACTION = 0.2  # for layouts that carry no split
+
+
+class DataWarning(UserWarning):
+    """A dataset is usable but some of its videos are not; the message lists them."""
+
+
+def warn_skipped(what: str, items: list[str], limit: int = 10) -> None:
+    """One warning naming the skipped videos (the first `limit` of them)."""
+    if not items:
+        return
+    shown = ", ".join(items[:limit]) + (f" ... (+{len(items) - limit} more)" if len(items) > limit else "")
+    warnings.warn(DataWarning(f"skipping {len(items)} {what}: {shown}"), stacklevel=3)
+
+
+@dataclasses.dataclass(frozen=True)
+class VideoEntry:
+    path: Path              # absolute path of the video file
+    label: int | None       # index into Manifest.class_names; None = unlabeled
+    split: str              # "train" or "test"
+    caption: str | None = None
+    video_id: str = ""      # stable id used by split files; defaults to the file name
+
+    def __post_init__(self) -> None:
+        if not self.video_id:
+            object.__setattr__(self, "video_id", Path(self.path).name)
+
+
+@dataclasses.dataclass
+class Manifest:
+    root: Path
+    class_names: list[str]
+    entries: list[VideoEntry]
+    # Dataset-level defaults read by default_data_spec() and the transforms, e.g.
+    # {"hflip": False, "frames": 8, "size": 64, "frame_stride": 2, "short_side_ratio": 1.0}.
+    defaults: dict[str, Any] = dataclasses.field(default_factory=dict)
+    source: str = ""        # the file or folder it was read from, for messages
+    # Free-form facts about the dataset, e.g. the synthetic generator's parameters and
+    # "class_descriptions" (class name -> a sentence, for vision-language prompts).
+    meta: dict[str, Any] = dataclasses.field(default_factory=dict)
+    # (path, reason) of videos dropped while loading (absent or empty files); not saved.
+    skipped: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def split(self, name: str) -> "Manifest":
+        """The entries of one split ("train" or "test"), same classes and defaults."""
+        name = _SPLIT_ALIASES.get(name, name)
+        if name not in SPLITS:
+            raise DataError(f"unknown split {name!r}", "use 'train' or 'test'")
+        return self.subset([e for e in self.entries if e.split == name])
+
+    def subset(self, entries: Iterable[VideoEntry]) -> "Manifest":
+        return dataclasses.replace(self, entries=list(entries), defaults=dict(self.defaults),
+                                   skipped=list(self.skipped))
+
+    def by_id(self) -> dict[str, VideoEntry]:
+        return {e.video_id: e for e in self.entries}
+
+    def counts(self) -> dict[tuple[str, str], int]:
+        """(class name or "(unlabeled)", split) -> number of videos."""
+        return Counter((self.class_names[e.label] if e.label is not None else "(unlabeled)", e.split)
+                       for e in self.entries)
+
+    def fingerprint(self) -> str:
+        """Short hash of classes, ids, labels, splits and meta (e.g. the synthetic generator's version
+        and seed): keys caches built from this dataset."""
+        h = hashlib.sha256(json.dumps([self.class_names, self.meta], sort_keys=True, default=str).encode())
+        for e in sorted(self.entries, key=lambda e: e.video_id):
+            h.update(f"\n{e.video_id}\t{e.label}\t{e.split}".encode())
+        return h.hexdigest()[:16]
+
+    # -- our own manifest.json -------------------------------------------------------------------
+
+    def to_json(self, base: Path) -> dict[str, Any]:
+        def rel(p: Path) -> str:
+            try:
+                return p.resolve().relative_to(base.resolve()).as_posix()
+            except ValueError:
+                return str(p.resolve())
+
+        return {
+            "format": MANIFEST_FORMAT,
+            "version": MANIFEST_VERSION,
+            "class_names": list(self.class_names),
+            "defaults": dict(self.defaults),
+            "meta": dict(self.meta),
+            "videos": [
+                {"id": e.video_id, "path": rel(e.path),
+                 "label": None if e.label is None else self.class_names[e.label],
+                 "split": e.split, "caption": e.caption}
+                for e in self.entries
+            ],
+        }
+
+    def save(self, path: str | Path) -> Path:
+        """Write manifest.json atomically; video paths are stored relative to its folder."""
+        from edgekd.io import write_json
+
+        path = Path(path)
+        write_json(path, self.to_json(path.parent))
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Manifest":
+        path = Path(path)
+        if path.is_dir():
+            path = path / "manifest.json"
+        if not path.is_file():
+            raise DataError(f"no manifest at {path}", "pass a manifest.json written by edgekd")
+        try:
+            data = json.loads(path.read_text())
+        except json.JSONDecodeError as e:
+            raise DataError(f"{path}:{e.lineno}: invalid JSON: {e.msg}", "fix or regenerate the manifest") from e
+        if not isinstance(data, dict) or data.get("format") != MANIFEST_FORMAT:
+            raise DataError(f"{path} is not an edgekd manifest (no \"format\": \"{MANIFEST_FORMAT}\")",
+                            "write one with `edgekd data synth` or Manifest.save()")
+        names = [str(c) for c in data.get("class_names", [])]
+        index = {c: i for i, c in enumerate(names)}
+        entries = []
+        for i, v in enumerate(data.get("videos", [])):
+            where = f"{path}: videos[{i}]"
+            if not isinstance(v, dict) or "path" not in v:
+                raise DataError(f"{where} has no \"path\"", "every video needs a path")
+            label = v.get("label")
+            if label is not None:
+                if isinstance(label, int) and 0 <= label < len(names):
+                    pass
+                elif label in index:
+                    label = index[label]
+                else:
+                    raise DataError(f"{where}: label {label!r} is not in class_names",
+                                    "add the class to class_names or fix the label")
+            vpath = Path(v["path"])
+            vpath = vpath if vpath.is_absolute() else path.parent / vpath
+            entries.append(VideoEntry(vpath, label, _split(v.get("split", "train"), where),
+                                      v.get("caption"), str(v.get("id") or v["path"])))
+        m = cls(path.parent, names, entries, dict(data.get("defaults", {})), str(path), dict(data.get("meta", {})))
+        return _drop_missing(m, "videos missing from the manifest's folder")
+
+
+# -- helpers ----------------------------------------------------------------------------------------
+
+def _split(value: str, where: str) -> str:
+    s = _SPLIT_ALIASES.get(str(value).strip().lower())
+    if s is None:
+        raise DataError(f"{where}: unknown split {value!r}", "use train, test (or val/validate)")
+    return s
+
+
+def _is_video(p: Path) -> bool:
+    return p.is_file() and p.suffix.lower() in VIDEO_EXTS and not p.name.startswith(".")
+
+
+def _stable_unit(text: str) -> float:
+    """A number in [0, 1) fixed by `text`: deterministic across runs and machines."""
+    return int(hashlib.sha256(text.encode()).hexdigest()[:12], 16) / 16 ** 12
+
+
+def _auto_split(entries: list[VideoEntry], fraction: float = AUTO_TEST_FRACTION) -> list[VideoEntry]:
+    """Per class, the `fraction` of videos with the smallest hashed ids go to test (classes of >= 2)."""
+    by_class: dict[int | None, list[VideoEntry]] = {}
+    for e in entries:
+        by_class.setdefault(e.label, []).append(e)
+    test: set[str] = set()
+    for group in by_class.values():
+        k = round(fraction * len(group)) if len(group) >= 2 else 0
+        k = max(1, k) if len(group) >= 2 else 0
+        test.update(e.video_id for e in sorted(group, key=lambda e: _stable_unit(e.video_id))[:k])
+    return [dataclasses.replace(e, split="test" if e.video_id in test else "train") for e in entries]
+
+
+def _drop_missing(m: Manifest, what: str) -> Manifest:
+    """Warn about and drop entries whose file is absent or empty; fail if nothing is left."""
+    bad = [e for e in m.entries if not e.path.is_file() or e.path.stat().st_size == 0]
+    if not bad:
+        return m
+    warn_skipped(what + " (absent or zero bytes)", [str(e.path) for e in bad])
+    m.skipped.extend((str(e.path), "does not exist" if not e.path.is_file() else "empty (0 bytes)") for e in bad)
+    bad_ids = {id(e) for e in bad}
+    kept = [e for e in m.entries if id(e) not in bad_ids]
+    if not kept:
+        raise DataError(f"{m.source}: none of its {len(m.entries)} videos is a readable file",
+                        "check that the videos were extracted next to the index file")
+    return m.subset(kept)
+
+
+# -- folder-per-class -------------------------------------------------------------------------------
+
+def load_folder(root: Path) -> Manifest:
+    """`ROOT/<class>/<video>` (auto 80/20 split) or `ROOT/{train,test}/<class>/<video>`."""
+    split_dirs = {s: root / d for d in sorted(p.name for p in root.iterdir() if p.is_dir())
+                  if (s := _SPLIT_ALIASES.get(d.lower()))}
+    if split_dirs:
+        trees = [(split, d) for split, d in split_dirs.items()]
+    else:
+        trees = [(None, root)]
+    found: list[tuple[str, Path, str | None]] = []  # (class, path, split)
+    for split, base in trees:
+        for class_dir in sorted(p for p in base.iterdir() if p.is_dir() and not p.name.startswith(".")):
+            for v in sorted(class_dir.rglob("*")):
+                if _is_video(v):
+                    found.append((class_dir.name, v, split))
+    if not found:
+        loose = sorted(v.name for v in root.iterdir() if _is_video(v))
+        hint = ("put each class's videos in its own subfolder (ROOT/<class>/<video>)" if loose else
+                f"expected ROOT/<class>/<video> with one of {', '.join(VIDEO_EXTS)}, or a manifest.json, "
+                "UCF101/HMDB51 split files or a CSV")
+        raise DataError(f"{root}: no videos found" + (f" in class subfolders ({len(loose)} loose files)" if loose else ""),
+                        hint)
+    names = sorted({c for c, _, _ in found})
+    index = {c: i for i, c in enumerate(names)}
+    entries = [VideoEntry(p, index[c], s or "train", None, p.relative_to(root).as_posix()) for c, p, s in found]
+    if not split_dirs:
+        entries = _auto_split(entries)
+    return _drop_missing(Manifest(root, names, entries, {}, str(root)), "unreadable videos")
+
+
+# -- UCF101 -----------------------------------------------------------------------------------------
+
+def _read_lines(path: Path) -> list[tuple[int, str]]:
+    """(1-based line number, stripped text) of every non-empty line."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError as e:
+        raise DataError(f"cannot read {path}: {e.strerror}", "check the file's permissions") from e
+    return [(n, line.strip()) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
+
+
+def _find_video_root(candidates: list[Path], rel: str) -> Path:
+    for c in candidates:
+        if (c / rel).is_file():
+            return c
+    return candidates[0]
+
+
+def load_ucf101(split_dir: Path, split: int = 1, video_root: Path | None = None) -> Manifest:
+    """UCF101: `classInd.txt`, `trainlist0N.txt`, `testlist0N.txt` in `split_dir`.
+
+    Videos are looked up under `video_root`, else the first of split_dir, its parent, and their
+    `UCF-101/` subfolders that holds the first listed video.
+    """
+    class_file = split_dir / "classInd.txt"
+    names_by_id: dict[int, str] = {}
+    for n, line in _read_lines(class_file):
+        parts = line.split()
+        if len(parts) != 2 or not parts[0].isdigit():
+            raise DataError(f"{class_file}:{n}: expected '<index> <ClassName>', got {line!r}",
+                            "classInd.txt lines look like '1 ApplyEyeMakeup'")
+        names_by_id[int(parts[0])] = parts[1]
+    if not names_by_id:
+        raise DataError(f"{class_file} lists no classes", "classInd.txt lines look like '1 ApplyEyeMakeup'")
+    ids = sorted(names_by_id)
+    if ids != list(range(1, len(ids) + 1)):
+        raise DataError(f"{class_file}: class indices are not 1..{len(ids)}", "UCF101 numbers classes from 1")
+    names = [names_by_id[i] for i in ids]
+    index = {c: i for i, c in enumerate(names)}
+
+    lists = {"train": split_dir / f"trainlist{split:02d}.txt", "test": split_dir / f"testlist{split:02d}.txt"}
+    for f in lists.values():
+        if not f.is_file():
+            raise DataError(f"{f} does not exist", f"UCF101 split {split} needs trainlist{split:02d}.txt and "
+                                                   f"testlist{split:02d}.txt beside classInd.txt")
+    rows: list[tuple[str, int | None, str, Path, int]] = []
+    for split_name, f in lists.items():
+        for n, line in _read_lines(f):
+            parts = line.split()
+            rel = parts[0]
+            cls = rel.split("/")[0] if "/" in rel else None
+            if cls is None or cls not in index:
+                raise DataError(f"{f}:{n}: class {cls!r} of {rel!r} is not in {class_file.name}",
+                                "lines look like 'ApplyEyeMakeup/v_ApplyEyeMakeup_g08_c01.avi 1'; "
+                                "check the split file matches classInd.txt")
+            label = index[cls]
+            if len(parts) > 1:
+                if not parts[1].isdigit() or int(parts[1]) - 1 != label:
+                    raise DataError(f"{f}:{n}: label {parts[1]!r} does not match class {cls} "
+                                    f"({label + 1} in {class_file.name})", "fix the label or classInd.txt")
+            rows.append((rel, label, split_name, f, n))
+    if not rows:
+        raise DataError(f"{split_dir}: split {split} lists no videos", "check trainlist/testlist files")
+    cands = [video_root] if video_root else [split_dir, split_dir.parent, split_dir / "UCF-101",
+                                             split_dir.parent / "UCF-101", split_dir.parent.parent / "UCF-101"]
+    root = _find_video_root(cands, rows[0][0])
+    entries = []
+    for rel, label, split_name, f, n in rows:
+        p = root / rel
+        if not p.is_file():
+            raise DataError(f"{f}:{n}: video {rel} does not exist under {root}",
+                            "extract the videos there or pass video_root=")
+        entries.append(VideoEntry(p, label, split_name, None, rel))
+    return _drop_missing(Manifest(root, names, entries, {}, str(split_dir)), "unreadable videos")
+
+
+# -- HMDB51 -----------------------------------------------------------------------------------------
+
+_HMDB_RE = re.compile(r"^(?P<cls>.+)_test_split(?P<n>\d+)\.txt$")
+
+
+def load_hmdb51(split_dir: Path, split: int = 1, video_root: Path | None = None) -> Manifest:
+    """HMDB51: `<class>_test_split<N>.txt` files with lines '<video>.avi <0|1|2>'.
+
+    0 = not used in this split, 1 = train, 2 = test. Videos live under `<video_root>/<class>/`,
+    by default split_dir, its parent, or their `hmdb51_org/` subfolders.
+    """
+    files = sorted(f for f in split_dir.iterdir()
+                   if (m := _HMDB_RE.match(f.name)) and int(m["n"]) == split)
+    if not files:
+        raise DataError(f"{split_dir}: no <class>_test_split{split}.txt files", "point at the HMDB51 split folder")
+    names = sorted(_HMDB_RE.match(f.name)["cls"] for f in files)
+    index = {c: i for i, c in enumerate(names)}
+    rows: list[tuple[str, int, str, Path, int]] = []
+    for f in files:
+        cls = _HMDB_RE.match(f.name)["cls"]
+        for n, line in _read_lines(f):
+            parts = line.split()
+            if len(parts) != 2 or parts[1] not in ("0", "1", "2"):
+                raise DataError(f"{f}:{n}: expected '<video>.avi <0|1|2>', got {line!r}",
+                                "HMDB51 marks each video 0 (unused), 1 (train) or 2 (test)")
+            if parts[1] != "0":
+                rows.append((f"{cls}/{parts[0]}", index[cls], "train" if parts[1] == "1" else "test", f, n))
+    if not rows:
+        raise DataError(f"{split_dir}: split {split} marks no video as train or test", "check the 1/2 markers")
+    cands = [video_root] if video_root else [split_dir, split_dir.parent, split_dir / "hmdb51_org",
+                                             split_dir.parent / "hmdb51_org"]
+    root = _find_video_root(cands, rows[0][0])
+    entries = []
+    for rel, label, split_name, f, n in rows:
+        p = root / rel
+        if not p.is_file():
+            raise DataError(f"{f}:{n}: video {rel} does not exist under {root}",
+                            "extract the videos into <root>/<class>/ or pass video_root=")
+        entries.append(VideoEntry(p, label, split_name, None, rel))
+    return _drop_missing(Manifest(root, names, entries, {}, str(split_dir)), "unreadable videos")
+
+
+# -- CSV ----------------------------------------------------------------------------------------------
+
+KINETICS_COLUMNS = ("label", "youtube_id", "time_start", "time_end", "split")
+
+
+def load_csv(path: Path, video_root: Path | None = None) -> Manifest:
+    """A CSV of `path,label[,split]` (header optional) or a Kinetics CSV (detected by its header)."""
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            rows = [(n, r) for n, r in enumerate(csv.reader(f), 1) if any(c.strip() for c in r)]
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise DataError(f"cannot read {path} as CSV: {e}", "save it as UTF-8 comma-separated text") from e
+    if not rows:
+        raise DataError(f"{path} is empty", "write a header 'path,label,split' and one row per video")
+    header = [c.strip().lower() for c in rows[0][1]]
+    if "youtube_id" in header:
+        return _load_kinetics(path, header, rows[1:], video_root)
+    if header[:1] == ["path"]:
+        if "label" not in header:
+            raise DataError(f"{path}:1: header has no 'label' column", "the header must be 'path,label[,split]'")
+        cols, body = header, rows[1:]
+    else:
+        cols, body = ["path", "label", "split"][:max(2, len(rows[0][1]))], rows
+    base = video_root or path.parent
+    raw: list[tuple[Path, str, str | None, str]] = []
+    for n, r in body:
+        r = [c.strip() for c in r]
+        if len(r) < 2 or not r[0] or not r[1]:
+            raise DataError(f"{path}:{n}: missing {'label' if len(r) >= 1 and r[0] else 'path'} column in {r!r}",
+                            "every row needs 'path,label' (and optionally ',split')")
+        rec = dict(zip(cols, r))
+        p = Path(rec["path"])
+        p = p if p.is_absolute() else base / p
+        if not p.is_file():
+            raise DataError(f"{path}:{n}: video {rec['path']} does not exist", f"paths are relative to {base}")
+        split = _split(rec["split"], f"{path}:{n}") if rec.get("split") else None
+        raw.append((p, rec["label"], split, rec["path"]))
+    if not raw:
+        raise DataError(f"{path} lists no videos", "add one row per video")
+    names = sorted({lbl for _, lbl, _, _ in raw})
+    index = {c: i for i, c in enumerate(names)}
+    entries = [VideoEntry(p, index[lbl], s or "train", None, vid) for p, lbl, s, vid in raw]
+    if any(s is None for _, _, s, _ in raw):
+        auto = {e.video_id: e.split for e in _auto_split(entries)}
+        entries = [e if s else dataclasses.replace(e, split=auto[e.video_id]) for e, (_, _, s, _) in zip(entries, raw)]
+    return _drop_missing(Manifest(base, names, entries, {}, str(path)), "unreadable videos")
+
+
+def _load_kinetics(path: Path, header: list[str], body: list[tuple[int, list[str]]],
+                   video_root: Path | None) -> Manifest:
+    missing_cols = [c for c in KINETICS_COLUMNS if c not in header]
+    if missing_cols:
+        raise DataError(f"{path}:1: Kinetics header lacks column(s) {', '.join(missing_cols)}",
+                        "the header must be 'label,youtube_id,time_start,time_end,split'")
+    col = {c: header.index(c) for c in KINETICS_COLUMNS}
+    root = video_root or path.parent
+    raw, absent = [], []
+    for n, r in body:
+        if len(r) < len(header):
+            raise DataError(f"{path}:{n}: expected {len(header)} columns, got {len(r)}",
+                            "each row is 'label,youtube_id,time_start,time_end,split'")
+        label, yid, split_raw = r[col["label"]].strip(), r[col["youtube_id"]].strip(), r[col["split"]].strip()
+        try:
+            start, end = int(float(r[col["time_start"]])), int(float(r[col["time_end"]]))
+        except ValueError:
+            raise DataError(f"{path}:{n}: time_start/time_end must be numbers",
+                            "e.g. 'abseiling,0347ZoDXyP0,14,24,train'") from None
+        split = _split(split_raw, f"{path}:{n}")
+        stem = f"{yid}_{start:06d}_{end:06d}"
+        found = _find_kinetics_file(root, stem, label, split_raw)
+        if found is None:
+            absent.append(stem)
+            continue
+        raw.append((found, label, split, found.relative_to(root).as_posix() if found.is_relative_to(root) else stem))
+    warn_skipped("Kinetics rows whose video file is absent", absent)
+    skipped = [(f"{path}: {stem}", "no video file found") for stem in absent]
+    if not raw:
+        raise DataError(f"{path}: none of its {len(body)} rows has a video file under {root}",
+                        "files must be named <youtube_id>_<start:06d>_<end:06d>.mp4 under "
+                        "ROOT/<split>/<label>/, ROOT/<label>/, ROOT/<split>/ or ROOT/")
+    names = sorted({lbl for _, lbl, _, _ in raw})
+    index = {c: i for i, c in enumerate(names)}
+    entries = [VideoEntry(p, index[lbl], s, None, vid) for p, lbl, s, vid in raw]
+    return _drop_missing(Manifest(root, names, entries, {}, str(path), skipped=skipped), "unreadable videos")
+
+
+def _find_kinetics_file(root: Path, stem: str, label: str, split: str) -> Path | None:
+    labels = dict.fromkeys([label, label.replace(" ", "_")])
+    folders = [root / split / lbl for lbl in labels] + [root / lbl for lbl in labels] + [root / split, root]
+    for folder in folders:
+        for ext in (".mp4", ".mkv", ".webm", ".avi"):
+            if (p := folder / (stem + ext)).is_file():
+                return p
+    return None
+
+
+# -- auto-detection -----------------------------------------------------------------------------------
+
+def _split_file_dir(d: Path) -> tuple[str, Path] | None:
+    """('ucf101'|'hmdb51', folder) when `d` or one of its subfolders holds split files."""
+    for cand in [d] + sorted(p for p in d.iterdir() if p.is_dir()):
+        if (cand / "classInd.txt").is_file():
+            return "ucf101", cand
+        if any(_HMDB_RE.match(f.name) for f in cand.iterdir() if f.is_file()):
+            return "hmdb51", cand
+    return None
+
+
+def load_dataset(path: str | Path | None = None, *, split: int = 1,
+                 video_root: str | Path | None = None) -> Manifest:
+    """Read any supported dataset layout into a Manifest (see the module docstring).
+
+    `path=None` means the embedded synthetic dataset (generated on first use, then cached).
+    `split` picks the UCF101/HMDB51 split number; `video_root` overrides where videos are looked up.
+    """
+    if path is None:
+        from edgekd.data.synthetic import default_dataset
+
+        return Manifest.load(default_dataset())
+    path = Path(path).expanduser()
+    vroot = Path(video_root).expanduser() if video_root else None
+    if not path.exists():
+        raise DataError(f"{path} does not exist",
+                        "pass a dataset folder, split file, CSV or manifest.json (or nothing for the synthetic default)")
+    if path.is_file():
+        name = path.name
+        if path.suffix.lower() == ".json":
+            return Manifest.load(path)
+        if path.suffix.lower() == ".csv":
+            return load_csv(path, vroot)
+        if name == "classInd.txt" or re.match(r"^(train|test)list\d+\.txt$", name):
+            m = re.search(r"(\d+)\.txt$", name)
+            return load_ucf101(path.parent, int(m[1]) if m else split, vroot)
+        if (m := _HMDB_RE.match(name)):
+            return load_hmdb51(path.parent, int(m["n"]), vroot)
+        if path.suffix.lower() in VIDEO_EXTS:
+            raise DataError(f"{path} is a single video, not a dataset",
+                            "pass the folder that holds the class subfolders")
+        raise DataError(f"{path}: unknown dataset file type",
+                        "use manifest.json, a .csv, classInd.txt/trainlistNN.txt or <class>_test_splitN.txt")
+    if (path / "manifest.json").is_file():
+        return Manifest.load(path / "manifest.json")
+    if not any(path.iterdir()):
+        raise DataError(f"{path} is an empty folder", "put videos in ROOT/<class>/<video> or point at another folder")
+    found = _split_file_dir(path)
+    if found:
+        kind, d = found
+        loader = load_ucf101 if kind == "ucf101" else load_hmdb51
+        return loader(d, split, vroot)
+    csvs = sorted(path.glob("*.csv"))
+    if len(csvs) == 1 and not any(p.is_dir() for p in path.iterdir()):
+        return load_csv(csvs[0], vroot)
+    return load_folder(path)
+
+
+def default_data_spec(manifest: Manifest, *, frames: int | None = None, size: int | None = None,
+                      frame_stride: int | None = None):
+    """The DataSpec a model for this manifest uses unless told otherwise.
+
+    Manifest defaults win over the generic video defaults (16 frames x 112 px, stride 2); the
+    synthetic dataset stores its own (8 frames x 64 px, a clip spanning about half the video).
+    """
+    from edgekd.checkpoint import DataSpec, KINETICS_MEAN, KINETICS_STD
+
+    d = manifest.defaults
+    return DataSpec(
+        frames=int(frames or d.get("frames", 16)),
+        size=int(size or d.get("size", 112)),
+        class_names=tuple(manifest.class_names),
+        mean=tuple(d.get("mean", KINETICS_MEAN)),
+        std=tuple(d.get("std", KINETICS_STD)),
+        frame_stride=int(frame_stride or d.get("frame_stride", 2)),
+    )

@@ -1,0 +1,67 @@
+"""`edgekd data synth | inspect | split` end to end through the CLI entry point."""
+
+import shutil
+
+from edgekd.cli import console
+from edgekd.cli.main import main
+from edgekd.data.manifest import Manifest
+from edgekd.data.splits import SemiSplit
+
+
+def test_synth_then_inspect_then_split(tmp_path, capsys):
+    out = tmp_path / "ds"
+    assert main(["data", "synth", str(out), "--classes", "3", "--videos-per-class", "4", "--frames", "12",
+                 "--size", "24", "--seed", "5"]) == 0
+    assert "wrote 12 videos" in capsys.readouterr().out
+    m = Manifest.load(out / "manifest.json")
+    assert m.num_classes == 3 and len(m) == 12
+
+    assert main(["data", "inspect", str(out)]) == 0
+    text = capsys.readouterr().out
+    for needle in ("move_left", "oscillate_horizontal", "train", "test", "16.0", "24x24", "h264",
+                   "every video is readable"):
+        assert needle in text
+
+    split_file = tmp_path / "labeled.txt"
+    assert main(["data", "split", str(out), "--labeled-per-class", "1", "--seed", "3", "--out", str(split_file)]) == 0
+    semi = SemiSplit.load(split_file)
+    assert len(semi.labeled) == 3 and len(semi.unlabeled) == 6  # 3 train videos per class, 1 labeled
+    assert "split written to" in capsys.readouterr().out
+
+
+def test_inspect_lists_every_unreadable_file_with_its_reason(tiny_synth, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(console.out, "width", 300)  # keep long paths on one line
+    src = tiny_synth.parent / "videos"
+    for c in ("move_left", "move_right"):
+        shutil.copytree(src / c, tmp_path / c)
+    (tmp_path / "move_left" / "notes.mp4").write_text("not a video")
+    (tmp_path / "move_right" / "empty.avi").write_bytes(b"")
+    good = tmp_path / "move_right" / "move_right_000.mp4"
+    good.write_bytes(good.read_bytes()[:200])
+    assert main(["data", "inspect", str(tmp_path)]) == 0
+    captured = capsys.readouterr()
+    assert "empty.avi" in captured.err  # dropped while loading: warned
+    text = captured.out
+    assert "3 unreadable video(s)" in text
+    for name in ("notes.mp4", "empty.avi", "move_right_000.mp4"):
+        assert name in text
+    assert "empty (0 bytes)" in text and "Invalid data found" in text
+    assert main(["data", "check", str(tmp_path)]) == 2
+    captured = capsys.readouterr()
+    assert "11 of 14 videos decode" in captured.out and "3 video(s)" in captured.err
+    assert main(["data", "check", str(tiny_synth)]) == 0
+
+
+def test_bad_input_is_one_red_line_with_a_hint(tmp_path, capsys):
+    assert main(["data", "inspect", str(tmp_path / "missing")]) == 2
+    err = capsys.readouterr().err
+    assert "error:" in err and "does not exist" in err and "hint:" in err and "Traceback" not in err
+    (tmp_path / "empty").mkdir()
+    assert main(["data", "split", str(tmp_path / "empty"), "--labeled-fraction", "0.1"]) == 2
+    assert "empty folder" in capsys.readouterr().err
+
+
+def test_split_rejects_a_fraction_outside_0_1(tiny_synth, tmp_path, capsys):
+    assert main(["data", "split", str(tiny_synth), "--labeled-fraction", "1.5", "--out", str(tmp_path / "s.txt")]) == 2
+    assert "labeled fraction must be in (0, 1]" in capsys.readouterr().err
+    assert not (tmp_path / "s.txt").exists()

@@ -1,0 +1,104 @@
+"""ClipDataset and make_loader over the tiny synthetic set (real H.264 files, real decoders)."""
+
+import dataclasses
+import shutil
+
+import pytest
+import torch
+
+from edgekd.data.dataset import ClipDataset, collate_clips, make_loader
+from edgekd.data.manifest import DataWarning, VideoEntry, default_data_spec
+from edgekd.data.splits import make_split
+from edgekd.errors import ConfigError
+
+
+@pytest.fixture
+def spec(tiny_manifest):
+    return default_data_spec(tiny_manifest)  # 8 frames x 32 px, stride 1
+
+
+def test_train_item(tiny_manifest, spec):
+    item = ClipDataset(tiny_manifest, spec, mode="train")[3]
+    assert item["video"].shape == (3, 8, 32, 32) and item["video"].dtype == torch.float32
+    assert item["label"] == tiny_manifest.entries[3].label and item["index"] == 3
+    assert item["starts"].dtype == torch.long and item["starts"].shape == (1,)
+
+
+def test_n_clips_of_one_video_for_timebalance(tiny_manifest, spec):
+    item = ClipDataset(tiny_manifest, spec, mode="train", clips_per_video=4)[0]
+    assert item["video"].shape == (4, 3, 8, 32, 32)
+    assert (item["starts"].diff() >= 0).all()
+    assert not torch.equal(item["video"][0], item["video"][3])
+
+
+@pytest.mark.parametrize("backend", ["decord", "pyav"])
+def test_eval_is_deterministic_and_backends_agree(tiny_manifest, spec, backend):
+    a = ClipDataset(tiny_manifest, spec, mode="eval", backend=backend)[5]
+    b = ClipDataset(tiny_manifest, spec, mode="eval", backend=backend)[5]
+    assert torch.equal(a["video"], b["video"]) and a["starts"].tolist() == [4]  # centre of 16 frames
+    other = ClipDataset(tiny_manifest, spec, mode="eval", backend="pyav" if backend == "decord" else "decord")[5]
+    assert (a["video"] - other["video"]).abs().mean() < 0.05
+
+
+def test_multiview_is_k_clips_times_3_crops(tiny_manifest, spec):
+    item = ClipDataset(tiny_manifest, spec, mode="multiview", num_views=(4, 3))[0]
+    assert item["video"].shape == (12, 3, 8, 32, 32)
+    assert item["starts"].tolist() == [0, 0, 0, 3, 3, 3, 5, 5, 5, 8, 8, 8]
+
+
+def test_unlabeled_videos_have_label_minus_one(tiny_manifest, spec):
+    _, unlabeled = make_split(tiny_manifest, labeled_per_class=1).apply(tiny_manifest)
+    assert ClipDataset(unlabeled, spec)[0]["label"] == -1
+
+
+def test_synthetic_defaults_turn_flip_off(tiny_manifest, spec):
+    assert ClipDataset(tiny_manifest, spec).augment.hflip is False
+
+
+def test_bad_arguments(tiny_manifest, spec):
+    for kwargs in ({"mode": "test"}, {"backend": "cv2"}, {"clips_per_video": 0}, {"num_views": (2, 2)}):
+        with pytest.raises(ConfigError):
+            ClipDataset(tiny_manifest, spec, **kwargs)
+
+
+def _with_corrupt_videos(manifest, tmp_path):
+    (tmp_path / "broken.mp4").write_text("not a video")
+    shutil.copy(manifest.entries[0].path, tmp_path / "cut.mp4")
+    data = (tmp_path / "cut.mp4").read_bytes()
+    (tmp_path / "cut.mp4").write_bytes(data[: len(data) // 3])
+    bad = [VideoEntry(tmp_path / "broken.mp4", 0, "train", None, "broken"),
+           VideoEntry(tmp_path / "cut.mp4", 1, "train", None, "cut")]
+    return dataclasses.replace(manifest, entries=bad + manifest.entries[:6])
+
+
+def test_collate_drops_failed_videos_with_a_warning(tiny_manifest, spec, tmp_path):
+    ds = ClipDataset(_with_corrupt_videos(tiny_manifest, tmp_path), spec, mode="eval")
+    with pytest.warns(DataWarning, match=r"dropped 2 video\(s\).*broken\.mp4.*cut\.mp4"):
+        batches = list(make_loader(ds, batch_size=4, shuffle=False, num_workers=0))
+    assert [b["index"].tolist() for b in batches] == [[2, 3], [4, 5, 6, 7]]
+    assert batches[0]["video"].shape == (2, 3, 8, 32, 32)
+
+
+def test_a_batch_of_only_failed_videos_is_skipped(tiny_manifest, spec, tmp_path):
+    ds = ClipDataset(_with_corrupt_videos(tiny_manifest, tmp_path), spec, mode="eval")
+    with pytest.warns(DataWarning):
+        batches = list(make_loader(ds, batch_size=2, shuffle=False, num_workers=0))
+    assert [b["index"].tolist() for b in batches] == [[2, 3], [4, 5], [6, 7]]
+    with pytest.warns(DataWarning, match="x"):
+        assert collate_clips([{"index": 0, "error": "x"}])["video"].shape[0] == 0
+
+
+def test_loader_with_workers_is_deterministic_given_the_seed(tiny_manifest, spec):
+    ds = ClipDataset(tiny_manifest.subset(tiny_manifest.entries[:8]), spec, mode="train", clips_per_video=2)
+
+    def two_epochs(seed):
+        loader = make_loader(ds, batch_size=4, shuffle=True, num_workers=2, seed=seed)
+        return [[b for b in loader] for _ in range(2)]
+
+    a, b, c = two_epochs(0), two_epochs(0), two_epochs(1)
+    for x, y in zip(a[0] + a[1], b[0] + b[1]):
+        assert torch.equal(x["index"], y["index"]) and torch.equal(x["video"], y["video"])
+    assert sum(len(x["index"]) for x in a[0]) == len(ds)
+    assert not torch.equal(a[0][0]["video"], a[1][0]["video"])  # a new epoch draws new clips
+    assert not torch.equal(a[0][0]["index"], c[0][0]["index"])
+    assert a[0][0]["video"].shape == (4, 2, 3, 8, 32, 32) and a[0][0]["starts"].shape == (4, 2)
