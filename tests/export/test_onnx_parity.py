@@ -1,0 +1,84 @@
+"""Every registered student exports to one ONNX file that ONNX Runtime runs like PyTorch on real clips."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from edgekd.errors import ExportError
+from edgekd.students import STUDENTS
+
+
+@pytest.mark.parametrize("name", STUDENTS.names())
+def test_every_student_exports_with_parity(name, tiny_synth, tmp_path, make_ckpt, small):
+    import onnx
+
+    from edgekd.export.api import export_run
+    from edgekd.export.parity import TOLERANCES, ort_logits
+
+    run = make_ckpt(tmp_path / "run", name, tiny_synth, frames=4, **small(name))  # 4 x 32 x 32 clips
+    out = export_run(run, int8=False, parity_clips=4, noise_inputs=2, quiet=True)
+    art = json.loads((out / "artifact.json").read_text())
+    spec = art["data_spec"]
+
+    # parity on the 4 real test clips of tiny_synth (decoded mp4s) and 2 noise inputs
+    fp32 = art["artifacts"][0]
+    assert fp32["file"] == "student.onnx" and fp32["parity"]["passed"], fp32["parity"]["failures"]
+    clips = fp32["parity"]["clips"]
+    assert clips["n"] == 4 and art["parity_inputs"]["clips"]["source"] == str(tiny_synth)
+    assert clips["max_abs"] <= TOLERANCES["fp32"].atol + TOLERANCES["fp32"].rtol * clips["ref_max_abs"]
+    assert clips["cosine_min"] > 0.9999 and clips["top1_agreement"] == 1.0
+
+    # one self-contained file: weights inline, dynamic batch, spec in the metadata
+    model = onnx.load(str(out / "student.onnx"))
+    assert not any(t.data_location == onnx.TensorProto.EXTERNAL for t in model.graph.initializer)
+    assert art["input"]["shape"] == ["batch", 3, spec["frames"], spec["size"], spec["size"]]
+    assert art["opset"] == 17 and model.opset_import[0].version == 17
+    meta = {p.key: p.value for p in model.metadata_props}
+    assert json.loads(meta["class_names"]) == spec["class_names"] and int(meta["frames"]) == spec["frames"]
+    assert json.loads(meta["mean"]) == spec["mean"] and meta["student"] == name
+    x = np.random.default_rng(1).standard_normal((3, 3, spec["frames"], spec["size"], spec["size"]), dtype=np.float32)
+    assert ort_logits(out / "student.onnx", x).shape == (3, len(spec["class_names"]))
+
+
+def test_static_batch_and_opset_choice(tiny_synth, tmp_path, make_ckpt):
+    import onnx
+
+    from edgekd.export.onnx_export import read_metadata
+    from edgekd.export.api import export_run
+
+    run = make_ckpt(tmp_path / "run", "tiny3d", tiny_synth, width=0.5)
+    out = export_run(run, int8=False, opset=13, dynamic_batch=False, parity_clips=2, noise_inputs=1, quiet=True)
+    model = onnx.load(str(out / "student.onnx"))
+    assert model.opset_import[0].version == 13 and read_metadata(out / "student.onnx")["opset"] == "13"
+    assert model.graph.input[0].type.tensor_type.shape.dim[0].dim_value == 1  # static: one clip per run
+
+
+def test_unproducible_opset_is_a_clear_error(tiny_synth, tmp_path, make_ckpt):
+    from edgekd.export.api import export_run
+
+    run = make_ckpt(tmp_path / "run", "tiny3d", tiny_synth, width=0.5)
+    with pytest.raises(ExportError, match="cannot produce opset 21") as e:
+        export_run(run, opset=21, quiet=True)
+    assert "--opset 17" in e.value.hint
+    assert not (run / "export").exists()
+
+
+def test_judge_fails_loudly_beyond_tolerance():
+    from edgekd.export.parity import TOLERANCES, compare, judge
+
+    rng = np.random.default_rng(0)
+    ref = rng.standard_normal((8, 5)).astype(np.float32)
+    ok = judge("same", ref, ref + 1e-6, ref[:2], ref[:2], TOLERANCES["fp32"])
+    assert ok["passed"] and ok["clips"]["top1_agreement"] == 1.0
+    with pytest.raises(ExportError, match="does not match PyTorch: clips: max \\|diff\\|"):
+        judge("broken", ref, ref + 0.1, ref[:2], ref[:2], TOLERANCES["fp32"])
+    flipped = ref[:, ::-1].copy()  # same magnitudes, different classes
+    fig = compare(ref, flipped)
+    assert fig["top1_agreement"] < 1.0 and fig["cosine_min"] < 0.99
+    with pytest.raises(ExportError, match="top-1 agreement"):
+        judge("int8", ref, flipped, ref[:0], ref[:0], TOLERANCES["int8"])
+    with pytest.raises(ExportError, match="non-finite"):
+        judge("nan", ref, np.full_like(ref, np.nan), ref[:0], ref[:0], TOLERANCES["int8"])
