@@ -39,16 +39,15 @@ def profiles_table():
 
     from edgekd.bench.profiles import load_all
 
-    t = Table(title="hardware profiles (dense peaks; `edgekd profiles NAME` shows one with its sources)")
-    for col, just in (("name / device", "left"), ("kind", "left"), ("TFLOPS fp32/fp16, int8 TOPS", "right"),
-                      ("GB/s", "right"), ("GB", "right"), ("TensorRT / JetPack", "left"), ("DLA", "right"),
-                      ("budget ms", "right")):
-        t.add_column(col, justify=just, no_wrap=col.startswith("name"), min_width=19 if col.startswith("name") else None)
+    t = Table(title="hardware profiles: dense peak TFLOPS/TOPS (`edgekd profiles NAME` shows sources)")
+    t.add_column("name / device", min_width=20)
+    for col in ("peak fp32/fp16/int8", "GB/s", "GB", "TRT/JetPack", "DLA", "budget ms"):
+        t.add_column(col, justify="right")
     for p in load_all():
         peak = p.peak_tflops
-        t.add_row(f"[bold]{p.name}[/bold]\n[dim]{p.device}[/dim]", p.kind,
-                  f"{peak['fp32']:g} / {peak['fp16']:g}, {peak['int8']:g}", f"{p.bandwidth_gbs:g}", f"{p.memory_gb:g}",
-                  f"{p.tensorrt_version or '-'} / {p.jetpack or '-'}", str(p.dla_cores), f"{p.budget_ms:.0f}")
+        t.add_row(f"[bold]{p.name}[/bold]\n[dim]{p.device}[/dim]", f"{peak['fp32']:g}/{peak['fp16']:g}/{peak['int8']:g}",
+                  f"{p.bandwidth_gbs:g}", f"{p.memory_gb:g}", f"{p.tensorrt_version or '-'} / {p.jetpack or '-'}",
+                  str(p.dla_cores), f"{p.budget_ms:.0f}")
     return t
 
 

@@ -1,9 +1,169 @@
-"""`edgekd distill` commands."""
+"""`edgekd distill`, `edgekd eval`, `edgekd ablate`: thin wrappers over edgekd.distill.
+
+torch and the training code are imported inside the commands, so `edgekd --help` stays instant.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import List, Optional
+
 import typer
+
+from edgekd.cli import console
+
+RECIPE_NAMES = ("supervised", "feature", "pseudo", "feature+pseudo", "kd", "timebalance", "timebalance-avg",
+                "timebalance-one")  # kept in step with edgekd.distill.recipes.RECIPES (tests/distill checks)
+
+
+def _flag_overrides(**flags) -> list[str]:
+    """CLI shorthand flags as `key=value` overrides (None = not given)."""
+    keys = {"recipe": "recipe.name", "student": "student.name", "data": "data.path", "labeled": "data.labeled",
+            "epochs": "train.epochs", "name": "run.name", "device": "train.device", "workers": "data.workers",
+            "baseline": "run.baseline", "tensorboard": "run.tensorboard", "seed": "train.seed"}
+    return [f"{keys[k]}={v}" for k, v in flags.items() if v is not None]
+
+
+def distill_cmd(
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML config (e.g. configs/ucf101_split1_timebalance_5pct.toml)."),
+    set_: List[str] = typer.Option([], "--set", "-s", help="Override any config key: --set optim.lr=3e-4 (repeatable)."),
+    recipe: Optional[str] = typer.Option(None, "--recipe", "-r", help="Recipe: " + ", ".join(RECIPE_NAMES) + "."),
+    student: Optional[str] = typer.Option(None, "--student", help="Student network (e.g. tiny3d, r3d_18)."),
+    data: Optional[str] = typer.Option(None, "--data", "-d", help="Dataset path; default: the embedded synthetic dataset."),
+    labeled: Optional[float] = typer.Option(None, "--labeled", "-l", help="Fraction of train videos with labels, in (0, 1]."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", "-e", help="Epochs to train."),
+    name: Optional[str] = typer.Option(None, "--name", "-n", help="Run folder name under runs/ (default: derived)."),
+    resume: Optional[str] = typer.Option(None, "--resume", help="Continue a run exactly (run folder or name)."),
+    device: Optional[str] = typer.Option(None, "--device", help="auto, cpu, cuda, cuda:N."),
+    workers: Optional[int] = typer.Option(None, "--workers", help="Data loader workers per process."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Random seed."),
+    baseline: Optional[bool] = typer.Option(None, "--baseline/--no-baseline",
+                                            help="Also train the supervised baseline on the same labels and compare."),
+    tensorboard: Optional[bool] = typer.Option(None, "--tensorboard/--no-tensorboard", help="Write TensorBoard events."),
+    stop_after: Optional[int] = typer.Option(None, "--stop-after", help="Train only this many epochs now; continue with --resume."),
+) -> None:
+    """Distil teachers into a small student on few labels (default: the embedded synthetic data)."""
+    import time
+
+    from edgekd.distill.config import load_config, resume_config
+    from edgekd.distill.train import distill
+
+    overrides = _flag_overrides(recipe=recipe, student=student, data=data, labeled=labeled, epochs=epochs,
+                                name=name, device=device, workers=workers, seed=seed, baseline=baseline,
+                                tensorboard=tensorboard) + list(set_)
+    if resume is not None:
+        if config is not None:
+            raise typer.BadParameter("--resume continues a run with its own config; drop --config")
+        cfg, run_dir = resume_config(resume, overrides)
+    else:
+        cfg, run_dir = load_config(config, overrides), None
+    t0 = time.perf_counter()
+    main_run = distill(cfg, resume=run_dir, stop_after=stop_after, console=console.err)
+    rows = [(main_run, time.perf_counter() - t0)]
+    if cfg.run.baseline and cfg.recipe.name != "supervised" and resume is None and stop_after is None:
+        import dataclasses
+
+        base = dataclasses.replace(
+            cfg, recipe=dataclasses.replace(cfg.recipe, name="supervised"),
+            run=dataclasses.replace(cfg.run, baseline=False, name=f"{cfg.run.name}-baseline" if cfg.run.name else None))
+        console.err.print("\n[bold]supervised baseline[/bold] on the same labels, same budget")
+        t1 = time.perf_counter()
+        rows.append((distill(base, console=console.err), time.perf_counter() - t1))
+    _print_comparison(rows)
+
+
+def _print_comparison(rows: list[tuple[Path, float]]) -> None:
+    import os
+
+    from rich.table import Table
+
+    from edgekd.distill.train import read_metrics
+
+    if int(os.environ.get("RANK", "0")) != 0:
+        return
+    table = Table(title="test top-1 (single centre clip per video)")
+    for col in ("run", "recipe", "student", "labels", "epochs", "top-1", "best top-1", "time"):
+        table.add_column(col, justify="right" if col in ("epochs", "top-1", "best top-1", "time") else "left")
+    results = []
+    for run_dir, seconds in rows:
+        m = read_metrics(run_dir)
+        if not m:
+            continue
+        from edgekd.config import load_toml
+
+        c = load_toml(run_dir / "config.toml")
+        last = m[-1]
+        labels = (f"{c['data']['labeled_per_class']}/class" if "labeled_per_class" in c["data"]
+                  else f"{100 * c['data'].get('labeled', 0):g}%")
+        results.append(last.get("top1"))
+        table.add_row(run_dir.name, c["recipe"]["name"], c["student"]["name"], labels, str(last["epoch"]),
+                      f"{100 * last['top1']:.1f}%" if "top1" in last else "-",
+                      f"{100 * last['best_top1']:.1f}%" if last.get("best_top1", -1) >= 0 else "-",
+                      f"{seconds / 60:.1f} min")
+    if len(results) == 2 and None not in results:
+        delta = 100 * (results[0] - results[1])
+        table.caption = f"{'+' if delta >= 0 else ''}{delta:.1f} points top-1 over the supervised baseline"
+    console.out.print(table)
+    console.out.print("runs in " + ", ".join(str(r) for r, _ in rows))
+
+
+def eval_cmd(
+    run: str = typer.Argument(..., help="Run folder (runs/NAME) or its checkpoint.pt."),
+    clips: Optional[int] = typer.Option(None, "--clips", "-k", help="Temporal clips per video (default: the run's, 10)."),
+    crops: Optional[int] = typer.Option(None, "--crops", help="Spatial crops per clip: 1 or 3 (default 3)."),
+    data: Optional[str] = typer.Option(None, "--data", "-d", help="Dataset path (default: the run's)."),
+    best: bool = typer.Option(False, "--best", help="Evaluate best.pt instead of the last checkpoint."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda."),
+    workers: Optional[int] = typer.Option(None, "--workers", help="Data loader workers."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", "-b", help="Videos per batch."),
+    per_class: bool = typer.Option(True, "--per-class/--no-per-class", help="Print the per-class table."),
+) -> None:
+    """Multi-view test accuracy of a run: top-1/top-5, per class, confusion-matrix PNG, eval.json."""
+    from rich.table import Table
+
+    from edgekd.distill.config import resolve_run
+    from edgekd.distill.evaluate import evaluate_run
+
+    r = evaluate_run(resolve_run(run), data=data, clips=clips, crops=crops, batch_size=batch_size, workers=workers,
+                     device=device, checkpoint="best.pt" if best else "checkpoint.pt", console=console.err)
+    p = r["protocol"]
+    table = Table(title=f"{r['run']}  ({r['student']}, {r['recipe']})")
+    for col in ("videos", "views", "top-1", "top-5", "time"):
+        table.add_column(col, justify="right")
+    table.add_row(str(r["num_videos"]), f"{p['clips']} clips x {p['crops']} crops", f"{100 * r['top1']:.1f}%",
+                  f"{100 * r['top5']:.1f}%", f"{r['seconds']:.1f} s")
+    console.out.print(table)
+    if per_class:
+        pc = Table(title="per-class accuracy")
+        pc.add_column("class")
+        pc.add_column("videos", justify="right")
+        pc.add_column("accuracy", justify="right")
+        for name, v in r["per_class"].items():
+            pc.add_row(name, str(v["videos"]), "-" if v["accuracy"] is None else f"{100 * v['accuracy']:.1f}%")
+        console.out.print(pc)
+    for f in r.get("files", []):
+        console.out.print(f"wrote {f}")
+
+
+def ablate_cmd(
+    labeled: str = typer.Option("0.05,0.1", "--labeled", "-l", help="Comma-separated label fractions."),
+    recipes: Optional[str] = typer.Option(None, "--recipes", help="Comma-separated recipes (default: all)."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", "-e", help="Epochs per run (default: the ablation's)."),
+    out: Path = typer.Option(Path("runs/ablation"), "--out", "-o", help="Folder for the runs, ablation.md and .json."),
+    data: Optional[str] = typer.Option(None, "--data", "-d", help="Dataset (default: the embedded synthetic one)."),
+    set_: List[str] = typer.Option([], "--set", "-s", help="Config overrides applied to every run."),
+    seeds: str = typer.Option("0", "--seeds", help="Comma-separated seeds; results are averaged over them."),
+) -> None:
+    """Train the supervised baseline and every recipe at each label fraction; write a markdown table + JSON."""
+    from edgekd.distill.ablation import run_ablation
+
+    run_ablation(fractions=[float(x) for x in labeled.split(",") if x],
+                 recipes=[r for r in recipes.split(",") if r] if recipes else None, epochs=epochs, out=out,
+                 data=data, overrides=list(set_), seeds=[int(s) for s in seeds.split(",") if s],
+                 console=console.err, table_console=console.out)
 
 
 def register(app: typer.Typer) -> None:
-    pass
+    app.command("distill", no_args_is_help=False)(distill_cmd)
+    app.command("eval")(eval_cmd)
+    app.command("ablate")(ablate_cmd)

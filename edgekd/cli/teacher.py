@@ -1,9 +1,330 @@
-"""`edgekd teacher` commands."""
+"""`edgekd teacher`: evaluate, fine-tune, pretrain and cache teachers.
+
+    edgekd teacher zeroshot TEACHER [--data PATH] [--split test] [--template "a video of {}."]...
+    edgekd teacher finetune TEACHER --out DIR [--mode linear|full] [--labeled-fraction F | --split-file F]
+    edgekd teacher pretrain --objective vl|invariant|distinctive --out DIR [--data PATH] [--epochs N]
+    edgekd teacher cache NAME=TEACHER... --out DIR [--clips-per-video K] [--temporal]
+
+TEACHER is anything `edgekd.teachers.load_teacher` reads: embedded:vl, a teacher folder,
+open_clip:ARCH:WEIGHTS, an open_clip or Hugging Face model folder, an edgekd run or checkpoint.pt.
+torch and the model libraries are imported inside the commands, so `edgekd --help` stays instant.
+"""
 
 from __future__ import annotations
 
+import warnings
+from pathlib import Path
+from typing import List, Optional
+
 import typer
+
+from edgekd.cli.console import err, out
+
+teacher_app = typer.Typer(name="teacher", help="Zero-shot, fine-tune, pretrain and cache teachers.",
+                          no_args_is_help=True)
+
+TEACHER_HELP = ("Teacher: embedded:vl|invariant|distinctive, a teacher folder, open_clip:ARCH:WEIGHTS, "
+                "an open_clip/Hugging Face model folder, or an edgekd run/checkpoint.pt.")
+DATA_HELP = "Dataset (folder, manifest.json, CSV, UCF101/HMDB51 split files). Omit for the synthetic default."
+TEMPLATE_HELP = 'Prompt template with {} for the class name (repeatable; several are ensembled).'
+
+
+def _dataset(path: Optional[str]):
+    """load_dataset, printing its warnings (skipped videos) as yellow lines."""
+    from edgekd.data.manifest import load_dataset
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        manifest = load_dataset(path)
+    for w in caught:
+        err.print(f"[yellow]warning:[/yellow] {w.message}", highlight=False, soft_wrap=True)
+    return manifest
+
+
+def _spec(manifest, frames: Optional[int], size: Optional[int]):
+    from edgekd.data.manifest import default_data_spec
+
+    return default_data_spec(manifest, frames=frames, size=size)
+
+
+def _device(name: str):
+    import torch
+
+    from edgekd.errors import ConfigError
+
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"--device {name}: no CUDA GPU is visible", "use --device cpu")
+    try:
+        return torch.device(name)
+    except RuntimeError as e:
+        raise ConfigError(f"unknown device {name!r}", "use auto, cpu, cuda or cuda:N") from e
+
+
+def _split(manifest, split_file: Optional[Path], fraction: Optional[float], per_class: Optional[int], seed: int):
+    """The semi-supervised split: a split file, or one made on the fly (default: 10 % labeled)."""
+    from edgekd.data.splits import SemiSplit, make_split
+
+    if split_file is not None:
+        if fraction is not None or per_class is not None:
+            raise typer.BadParameter("give --split-file or --labeled-fraction/--labeled-per-class, not both")
+        return SemiSplit.load(split_file)
+    if fraction is None and per_class is None:
+        fraction = 0.1
+        err.print("[dim]no split given: 10 % of each class's training videos keep their labels "
+                  "(--labeled-fraction / --split-file)[/dim]")
+    return make_split(manifest, labeled_fraction=fraction, labeled_per_class=per_class, seed=seed)
+
+
+def _pct(v: float) -> str:
+    return f"{100 * v:.1f} %"
+
+
+# -- zeroshot ---------------------------------------------------------------------------------------
+
+@teacher_app.command("zeroshot")
+def zeroshot_cmd(
+    teacher: str = typer.Argument(..., help=TEACHER_HELP),
+    data: Optional[str] = typer.Option(None, "--data", "-d", help=DATA_HELP),
+    split: str = typer.Option("test", "--split", help="Which split to classify: test or train."),
+    template: List[str] = typer.Option([], "--template", "-t", help=TEMPLATE_HELP),
+    frames: Optional[int] = typer.Option(None, "--frames", help="Frames per clip (default: the dataset's)."),
+    size: Optional[int] = typer.Option(None, "--size", help="Clip size in pixels (default: the dataset's)."),
+    pooling: str = typer.Option("mean", "--pooling", help="CLIP frame pooling: mean or max."),
+    batch_size: int = typer.Option(16, "--batch-size", "-b"),
+    workers: int = typer.Option(2, "--workers", help="Data loader workers."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N."),
+    per_class: bool = typer.Option(False, "--per-class", help="Also print top-1 per class."),
+) -> None:
+    """Classify a split by cosine similarity between videos and class-name prompts (no training)."""
+    from rich.table import Table
+
+    from edgekd.errors import ConfigError
+    from edgekd.teachers.loading import load_teacher
+    from edgekd.teachers.text import DEFAULT_TEMPLATES, check_templates
+    from edgekd.teachers.vl_zeroshot import zeroshot_eval
+
+    if split not in ("train", "test"):
+        raise ConfigError(f"unknown split {split!r}", "choose test or train")
+    templates = check_templates(template or DEFAULT_TEMPLATES)
+    manifest = _dataset(data)
+    spec = _spec(manifest, frames, size)
+    opts = {} if pooling == "mean" else {"pooling": pooling}
+    t = load_teacher(teacher, spec, manifest=manifest, **opts).to(_device(device))
+    report = zeroshot_eval(t, manifest.split(split), spec, templates, batch_size=batch_size, num_workers=workers)
+
+    table = Table(title="zero-shot classification")
+    for col in ("teacher", "dataset", "split", "videos", "classes", "top-1", "top-5", "chance"):
+        table.add_column(col, justify="right" if col in ("videos", "classes", "top-1", "top-5", "chance") else "left")
+    table.add_row(str(teacher), str(manifest.source or manifest.root), split, str(report["videos"]),
+                  str(len(manifest.class_names)), f"[bold]{_pct(report['top1'])}", _pct(report["top5"]),
+                  _pct(report["chance"]))
+    out.print(table)
+    out.print("prompts: " + " | ".join(repr(t) for t in templates), highlight=False)
+    if per_class:
+        pc = Table(title="top-1 per class")
+        pc.add_column("class")
+        pc.add_column("top-1", justify="right")
+        for name, acc in report["per_class"].items():
+            pc.add_row(name, _pct(acc))
+        out.print(pc)
+
+
+# -- finetune ---------------------------------------------------------------------------------------
+
+@teacher_app.command("finetune")
+def finetune_cmd(
+    teacher: str = typer.Argument(..., help=TEACHER_HELP),
+    out_dir: Path = typer.Option(..., "--out", "-o", help="Teacher folder to write."),
+    mode: str = typer.Option("linear", "--mode", help="linear: head on the frozen encoder; full: everything."),
+    data: Optional[str] = typer.Option(None, "--data", "-d", help=DATA_HELP),
+    split_file: Optional[Path] = typer.Option(None, "--split-file", help="Split written by `edgekd data split`."),
+    labeled_fraction: Optional[float] = typer.Option(None, "--labeled-fraction", help="Labeled share per class."),
+    labeled_per_class: Optional[int] = typer.Option(None, "--labeled-per-class", help="Labeled videos per class."),
+    epochs: int = typer.Option(0, "--epochs", "-e", help="0 = the mode's default (linear 200, full 10)."),
+    lr: float = typer.Option(0.0, "--lr", help="0 = the mode's default (linear 1e-2, full 1e-4)."),
+    template: List[str] = typer.Option([], "--template", "-t", help=TEMPLATE_HELP + " Used to initialise the head."),
+    frames: Optional[int] = typer.Option(None, "--frames"),
+    size: Optional[int] = typer.Option(None, "--size"),
+    seed: int = typer.Option(0, "--seed"),
+    workers: int = typer.Option(2, "--workers"),
+    device: str = typer.Option("auto", "--device"),
+    force: bool = typer.Option(False, "--force", help="Replace an existing --out folder."),
+) -> None:
+    """Train a classifier head (or the whole teacher) on the labeled split; `logits()` works after."""
+    from rich.table import Table
+
+    from edgekd.teachers.finetune import FinetuneConfig, finetune_teacher
+    from edgekd.teachers.loading import load_teacher, refuse_existing
+    from edgekd.teachers.text import DEFAULT_TEMPLATES, check_templates
+
+    refuse_existing(out_dir, force)
+    cfg = FinetuneConfig(mode=mode, epochs=epochs, lr=lr, seed=seed, num_workers=workers,
+                         templates=check_templates(template or DEFAULT_TEMPLATES)).resolved()
+    manifest = _dataset(data)
+    spec = _spec(manifest, frames, size)
+    semi = _split(manifest, split_file, labeled_fraction, labeled_per_class, seed)
+    labeled, _ = semi.apply(manifest)
+    t = load_teacher(teacher, spec, manifest=manifest, split=semi).to(_device(device))
+    folder = finetune_teacher(t, labeled, spec, out_dir, cfg, test=manifest.split("test"), force=force, log=err.print)
+
+    from edgekd.teachers.loading import read_teacher_meta
+
+    metrics = read_teacher_meta(folder)[1]["metrics"]
+    table = Table(title=f"fine-tuned teacher written to {folder}")
+    for col in ("teacher", "mode", "labeled videos", "epochs", "time", "test top-1", "test top-5"):
+        table.add_column(col, justify="left" if col in ("teacher", "mode") else "right")
+    test = metrics.get("test", {})
+    table.add_row(str(teacher), mode, str(metrics["labeled_videos"]), str(cfg.epochs),
+                  f"{metrics['train_seconds']:.0f} s", _pct(test["top1"]) if test else "-",
+                  _pct(test["top5"]) if test else "-")
+    out.print(table)
+
+
+# -- pretrain ---------------------------------------------------------------------------------------
+
+@teacher_app.command("pretrain")
+def pretrain_cmd(
+    objective: str = typer.Option(..., "--objective",
+                                  help="vl (captions, CLIP-style), invariant or distinctive (TimeBalance)."),
+    out_dir: Path = typer.Option(..., "--out", "-o", help="Teacher folder to write."),
+    data: Optional[str] = typer.Option(None, "--data", "-d", help=DATA_HELP),
+    epochs: Optional[int] = typer.Option(None, "--epochs", "-e", help="Epochs (default: the objective's)."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", "-b"),
+    lr: Optional[float] = typer.Option(None, "--lr"),
+    split_file: Optional[Path] = typer.Option(None, "--split-file", help="SSL: split whose unlabeled videos train."),
+    labeled_fraction: Optional[float] = typer.Option(None, "--labeled-fraction", help="SSL: labeled share per class."),
+    labeled_per_class: Optional[int] = typer.Option(None, "--labeled-per-class"),
+    template: List[str] = typer.Option([], "--template", "-t",
+                                       help="vl: " + TEMPLATE_HELP + " For the zero-shot check."),
+    set_: List[str] = typer.Option([], "--set", "-s", help="Any other training option: --set width=2 (repeatable)."),
+    frames: Optional[int] = typer.Option(None, "--frames"),
+    size: Optional[int] = typer.Option(None, "--size"),
+    seed: int = typer.Option(0, "--seed"),
+    workers: int = typer.Option(2, "--workers"),
+    device: str = typer.Option("cpu", "--device", help="SSL objectives: cpu, cuda, cuda:N."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing --out folder."),
+) -> None:
+    """Pretrain a teacher: vl aligns a video tower to MiniLM on captions; invariant/distinctive: TimeBalance SSL."""
+    from rich.table import Table
+
+    from edgekd.config import parse_overrides
+    from edgekd.errors import ConfigError
+    from edgekd.registry import did_you_mean
+    from edgekd.teachers.loading import read_teacher_meta, refuse_existing
+    from edgekd.teachers.text import check_templates
+
+    objectives = ["vl", "invariant", "distinctive"]
+    if objective not in objectives:
+        raise ConfigError(f"unknown objective {objective!r}", did_you_mean(objective, objectives))
+    refuse_existing(out_dir, force)
+    manifest = _dataset(data)
+    spec = _spec(manifest, frames, size)
+    given = {k: v for k, v in (("epochs", epochs), ("batch_size", batch_size), ("lr", lr)) if v is not None}
+    given.update(parse_overrides(set_))
+    if objective == "vl":
+        from edgekd.config import merge
+        from edgekd.teachers.embedded_vl import VLPretrainConfig, pretrain_vl, zeroshot_summary
+
+        if template:
+            given["templates"] = list(check_templates(template))
+        cfg = merge(VLPretrainConfig(seed=seed, num_workers=workers), given, where="--set")
+        folder = pretrain_vl(manifest, spec, out_dir, cfg, force=force, log=err.print)
+        metrics = read_teacher_meta(folder)[1]["metrics"]
+        table = Table(title=f"vision-language teacher written to {folder}")
+        for col in ("videos", "captions", "wall time", "CPU time", "final loss", "zero-shot top-1", "top-5", "chance"):
+            table.add_column(col, justify="right")
+        zs = metrics.get("zeroshot", {})
+        table.add_row(str(metrics["train_videos"]), str(metrics["distinct_captions"]),
+                      f"{metrics['train_seconds']:.0f} s", f"{metrics['cpu_seconds']:.0f} s",
+                      f"{metrics['final_loss']:.3f}", f"[bold]{_pct(zs['top1'])}" if zs else "-",
+                      _pct(zs["top5"]) if zs else "-", _pct(zs["chance"]) if zs else "-")
+        out.print(table)
+        out.print(zeroshot_summary(metrics))
+        return
+    from edgekd.teachers.timebalance import pretrain_ssl
+
+    semi = _split(manifest, split_file, labeled_fraction, labeled_per_class, seed)
+    folder = pretrain_ssl(objective, manifest, semi, spec, out_dir, seed=seed, num_workers=workers,
+                          device=str(_device(device)), force=force, **_ssl_options(pretrain_ssl, given))
+    metrics = read_teacher_meta(folder)[1]["metrics"]
+    losses = metrics.get("loss_per_epoch") or [float("nan")]
+    table = Table(title=f"{objective} teacher written to {folder}")
+    for col in ("objective", "unlabeled videos", "epochs", "time", "first loss", "last loss"):
+        table.add_column(col, justify="left" if col == "objective" else "right")
+    table.add_row(objective, str(metrics.get("unlabeled_videos", "-")), str(len(losses)),
+                  f"{metrics.get('pretrain_seconds', 0):.0f} s", f"{losses[0]:.3f}", f"{losses[-1]:.3f}")
+    out.print(table)
+
+
+def _ssl_options(pretrain_ssl, given: dict) -> dict:
+    """--set values for pretrain_ssl's keyword options, typed like their defaults; unknown keys fail."""
+    import inspect
+
+    from edgekd.errors import ConfigError
+    from edgekd.registry import did_you_mean
+
+    params = {n: p.default for n, p in inspect.signature(pretrain_ssl).parameters.items()
+              if p.kind is p.KEYWORD_ONLY and n not in ("seed", "num_workers", "device", "force", "progress")}
+    out = {}
+    for key, value in given.items():
+        if key not in params:
+            raise ConfigError(f"--set: unknown option {key!r} for the SSL objectives", did_you_mean(key, list(params)))
+        kind = type(params[key])
+        if isinstance(value, str) and kind in (int, float):
+            try:
+                value = kind(value)
+            except ValueError as e:
+                raise ConfigError(f"--set: {key} must be {kind.__name__}, got {value!r}") from e
+        out[key] = value
+    return out
+
+
+# -- cache ------------------------------------------------------------------------------------------
+
+@teacher_app.command("cache")
+def cache_cmd(
+    teachers: List[str] = typer.Argument(..., help="NAME=TEACHER pairs (or one TEACHER); with invariant= and "
+                                                   "distinctive= the TimeBalance score is cached too."),
+    out_dir: Path = typer.Option(..., "--out", "-o", help="Cache folder to write."),
+    data: Optional[str] = typer.Option(None, "--data", "-d", help=DATA_HELP),
+    clips_per_video: int = typer.Option(4, "--clips-per-video", "-k", help="Uniform clips per video."),
+    temporal: bool = typer.Option(False, "--temporal", help="Also cache per-time embeddings."),
+    frames: Optional[int] = typer.Option(None, "--frames"),
+    size: Optional[int] = typer.Option(None, "--size"),
+    batch_size: int = typer.Option(8, "--batch-size", "-b"),
+    workers: int = typer.Option(2, "--workers"),
+    device: str = typer.Option("auto", "--device"),
+    force: bool = typer.Option(False, "--force", help="Rebuild a cache that no longer fits."),
+) -> None:
+    """Precompute teacher embeddings, logits and TimeBalance scores for every clip (fp16, memory-mapped)."""
+    from rich.table import Table
+
+    from edgekd.errors import ConfigError
+    from edgekd.teachers.cache import build_cache
+    from edgekd.teachers.loading import EMBEDDED_PREFIX, load_teacher
+
+    manifest = _dataset(data)
+    spec = _spec(manifest, frames, size)
+    dev = _device(device)
+    named: dict[str, object] = {}
+    for item in teachers:
+        name, sep, spec_str = item.partition("=")
+        if not sep:
+            name, spec_str = (item[len(EMBEDDED_PREFIX):] if item.startswith(EMBEDDED_PREFIX) else "teacher"), item
+        if name in named:
+            raise ConfigError(f"teacher name {name!r} given twice", "write NAME=TEACHER with distinct names")
+        named[name] = load_teacher(spec_str, spec, manifest=manifest).to(dev)
+    cache = build_cache(named, manifest, spec, out_dir, clips_per_video, temporal=temporal, batch_size=batch_size,
+                        num_workers=workers, force=force)
+    table = Table(title=f"teacher cache {out_dir}")
+    for col in ("teacher", "fingerprint", "videos", "clips/video"):
+        table.add_column(col, justify="right" if col in ("videos", "clips/video") else "left")
+    for name in named:
+        table.add_row(name, cache.fingerprint(name), str(len(manifest.entries)), str(clips_per_video))
+    out.print(table)
 
 
 def register(app: typer.Typer) -> None:
-    pass
+    app.add_typer(teacher_app, name="teacher")

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import moving_square, write_video
+from videos import moving_square, write_video
 
 from edgekd.data import decode
 from edgekd.data.decode import probe, read_frames

@@ -3,7 +3,7 @@
 import shutil
 
 import pytest
-from conftest import moving_square, write_video
+from videos import moving_square, write_video
 
 from edgekd.data.manifest import DataWarning, Manifest, VideoEntry, default_data_spec, load_dataset
 from edgekd.errors import DataError

@@ -1,0 +1,159 @@
+"""Distillation-epoch time with a live teacher vs the teacher output cache, same data, as a ratio.
+
+One epoch = the training videos of the dataset, one clip each (the centre clip, which is also the
+clip the cache holds with clips_per_video=1). Per step a student (tiny3d) embeds the clips and a
+linear projector regresses the teacher's embedding (feature MSE, the VL feature-distillation
+stage); the target comes either from running the teacher (`live`) or from `TeacherCache.embed`
+(`cache`).
+
+The two arms train two identical students on the SAME batches, step by step, in alternating order.
+The batches are decoded once up front (timed: the loading cost every epoch pays, either way) and
+held in memory; then each round steps both arms through all of them, one live step and one cache
+step per batch taken moments apart, so interference on a shared, busy machine hits both alike.
+An arm's epoch time = loading time + the sum of its steps (loading and training share the cores).
+
+    python benchmarks/teacher_cache.py                       # synthetic dataset, a tiny3d x2 teacher
+    python benchmarks/teacher_cache.py --teacher runs/big    # any teacher spec load_teacher reads
+    python benchmarks/teacher_cache.py --rounds 3 --teacher-width 4 --threads 2
+
+The default teacher is a freshly initialised tiny3d of twice the student's width (--teacher-width):
+its cost per clip, which is all this benchmark measures, does not depend on the values of its
+weights. Pass --teacher to time a trained one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def build_default_teacher(spec, width: float):
+    from edgekd.teachers.timebalance import build_ssl_teacher
+
+    return build_ssl_teacher("invariant", spec, "tiny3d", {"width": width}).freeze()
+
+
+class Arm:
+    """One student + projector + optimizer, and the clock of its steps."""
+
+    def __init__(self, spec, embed_dim: int, target_fn):
+        import torch
+
+        from edgekd.students import build_student
+
+        torch.manual_seed(0)                                   # both arms start from the same weights
+        self.student = build_student("tiny3d", num_classes=spec.num_classes, frames=spec.frames, size=spec.size)
+        self.proj = torch.nn.Linear(self.student.feature_dim, embed_dim)
+        self.opt = torch.optim.Adam(list(self.student.parameters()) + list(self.proj.parameters()), lr=1e-3)
+        self.target_fn = target_fn
+        self.seconds = self.target_seconds = 0.0
+
+    def step(self, x, ids, starts) -> None:
+        import torch
+        import torch.nn.functional as F
+
+        t0 = time.perf_counter()
+        with torch.no_grad():
+            target = self.target_fn(x, ids, starts)             # (B, D)
+        t1 = time.perf_counter()
+        loss = F.mse_loss(self.proj(self.student.forward_features(x)), target)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        self.seconds += time.perf_counter() - t0
+        self.target_seconds += t1 - t0
+
+
+def paired_epoch(batches, arms: dict[str, Arm]) -> None:
+    """Every in-memory batch stepped by every arm, the order alternating from batch to batch."""
+    for b, (x, ids, starts) in enumerate(batches):
+        for arm in (list(arms.values()) if b % 2 == 0 else list(arms.values())[::-1]):
+            arm.step(x, ids, starts)
+
+
+def load_batches(loader, manifest) -> tuple[list, float]:
+    """All batches of one epoch as (clips, video ids, starts), and the seconds the loading took."""
+    t0 = time.perf_counter()
+    batches = [(b["video"], [manifest.entries[i].video_id for i in b["index"].tolist()], b["starts"][:, 0])
+               for b in loader]
+    return batches, time.perf_counter() - t0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--data", default=None, help="dataset path (default: the embedded synthetic dataset)")
+    ap.add_argument("--teacher", default=None, help="teacher spec for load_teacher (default: a fresh tiny3d)")
+    ap.add_argument("--teacher-width", type=float, default=2.0, help="width of the default tiny3d teacher")
+    ap.add_argument("--rounds", type=int, default=2, help="timed epochs (after one warm-up pass)")
+    ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--threads", type=int, default=2, help="torch threads")
+    ap.add_argument("--workers", type=int, default=2, help="data loader workers")
+    args = ap.parse_args(argv)
+
+    import torch
+    from rich.console import Console
+    from rich.table import Table
+
+    from edgekd.data.dataset import ClipDataset, make_loader
+    from edgekd.data.manifest import default_data_spec, load_dataset
+    from edgekd.teachers.cache import build_cache
+
+    torch.set_num_threads(args.threads)
+    console = Console()
+    manifest = load_dataset(args.data)
+    spec = default_data_spec(manifest)
+    train = manifest.split("train")
+    if args.teacher:
+        from edgekd.teachers.loading import load_teacher
+
+        teacher = load_teacher(args.teacher, spec, manifest=manifest).freeze()
+    else:
+        teacher = build_default_teacher(spec, args.teacher_width)
+    label = args.teacher or f"tiny3d x{args.teacher_width:g} (fresh)"
+    name = "teacher"
+
+    with tempfile.TemporaryDirectory(prefix="edgekd-cache-bench-") as tmp:
+        t0 = time.perf_counter()
+        cache = build_cache({name: teacher}, train, spec, Path(tmp) / "cache", clips_per_video=1,
+                            batch_size=args.batch_size, num_workers=args.workers, progress=True)
+        build_s = time.perf_counter() - t0
+
+        loader = make_loader(ClipDataset(train, spec, mode="eval", clips_per_video=1), args.batch_size,
+                             shuffle=False, num_workers=args.workers)
+        batches, data_s = load_batches(loader, train)
+        arms = {"live": Arm(spec, teacher.embed_dim, lambda x, ids, starts: teacher.embed(x)),
+                "cache": Arm(spec, teacher.embed_dim, lambda x, ids, starts: cache.embed(name, ids, starts))}
+        paired_epoch(batches[:3], arms)                        # warm-up: allocator, caches
+        rows = []
+        for r in range(args.rounds):
+            before = {k: (a.seconds, a.target_seconds) for k, a in arms.items()}
+            paired_epoch(batches, arms)
+            step = {k: (a.seconds - before[k][0], a.target_seconds - before[k][1]) for k, a in arms.items()}
+            rows.append((data_s, step))
+            console.print(f"round {r + 1}: live steps {step['live'][0]:.2f} s (teacher {step['live'][1]:.2f} s), "
+                          f"cache steps {step['cache'][0]:.2f} s (lookups {step['cache'][1]:.3f} s), "
+                          f"epoch ratio {(data_s + step['live'][0]) / (data_s + step['cache'][0]):.2f}x")
+
+    data = sum(d for d, _ in rows) / len(rows)
+    epoch_s = {k: data + sum(s[k][0] for _, s in rows) / len(rows) for k in arms}
+    target_s = {k: sum(s[k][1] for _, s in rows) / len(rows) for k in arms}
+    table = Table(title=f"distillation epoch, {len(train)} videos x 1 clip, batch {args.batch_size}, "
+                        f"{args.threads} threads, teacher {label}, mean of {args.rounds} rounds")
+    for col in ("arm", "epoch s", "of which teacher targets s", "of which loading s", "videos/s"):
+        table.add_column(col, justify="right")
+    for arm, title in (("live", "live teacher"), ("cache", "teacher cache")):
+        table.add_row(title, f"{epoch_s[arm]:.2f}", f"{target_s[arm]:.3f}", f"{data:.2f}",
+                      f"{len(train) / epoch_s[arm]:.1f}")
+    console.print(table)
+    console.print(f"cache build (one-time, {len(train)} videos x 1 clip): {build_s:.1f} s")
+    saved = epoch_s["live"] - epoch_s["cache"]
+    console.print(f"[bold]speedup live/cache = {epoch_s['live'] / epoch_s['cache']:.2f}x[/bold] per epoch"
+                  + (f"; the cache pays for itself after {build_s / saved:.1f} epochs" if saved > 0 else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

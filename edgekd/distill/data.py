@@ -1,0 +1,145 @@
+"""The run's data: dataset, labeled/unlabeled split, DataSpec, and each epoch's batch streams.
+
+An epoch is `steps` optimizer steps. Each step takes one labeled batch and, when the recipe uses
+them, one unlabeled batch: the papers iterate the unlabeled set once per epoch and cycle the small
+labeled set alongside it. `steps` is the length of the LONGER of the two passes and does not depend
+on the recipe, so every recipe of a comparison gets the same number of steps and labeled batches.
+
+Each stream is one list of video indices per epoch: shuffled passes over the set, concatenated
+until `steps` full batches are filled, each pass seeded by (seed, epoch, pass). Under DDP each rank
+takes the strided share of every (padded) pass, as torch's DistributedSampler does, so N processes
+with per-rank batch b see exactly the videos one process sees with batch N*b. Resuming at step k of
+an epoch is a slice of the list.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+import torch
+
+from edgekd.checkpoint import DataSpec
+from edgekd.distill.config import DistillConfig
+from edgekd.distill.dist import DistEnv
+from edgekd.errors import ConfigError, DataError
+
+@dataclass
+class RunData:
+    manifest: Any  # the whole dataset (edgekd.data.manifest.Manifest)
+    split: Any  # edgekd.data.splits.SemiSplit over the train videos
+    labeled: Any  # Manifest of the labeled train videos
+    unlabeled: Any  # Manifest of the unlabeled train videos (labels hidden)
+    test: Any  # Manifest of the test videos
+    spec: DataSpec
+
+
+def data_spec(cfg: DistillConfig, manifest) -> DataSpec:
+    """The student's input: config values where set, else the dataset's defaults."""
+    from edgekd.data.manifest import default_data_spec
+
+    d = cfg.data
+    spec = default_data_spec(manifest, frames=d.frames, size=d.size, frame_stride=d.frame_stride)
+    return dataclasses.replace(spec, mean=tuple(d.mean or spec.mean), std=tuple(d.std or spec.std))
+
+
+def prepare_data(cfg: DistillConfig) -> RunData:
+    """Load the dataset (None = the embedded synthetic one) and split its train videos."""
+    from edgekd.data.manifest import load_dataset
+    from edgekd.data.splits import SemiSplit, make_split
+
+    d = cfg.data
+    manifest = load_dataset(d.path)
+    train, test = manifest.split("train"), manifest.split("test")
+    where = d.path or "the synthetic dataset"
+    if not len(train.entries) or not len(test.entries):
+        raise DataError(f"{where}: needs train and test videos, found {len(train.entries)} train / "
+                        f"{len(test.entries)} test", "use a dataset with both splits (or split files)")
+    if d.split_file:
+        split = SemiSplit.load(d.split_file)
+    else:
+        split = make_split(train, labeled_fraction=d.labeled if d.labeled_per_class is None else None,
+                           labeled_per_class=d.labeled_per_class, seed=d.split_seed)
+    labeled, unlabeled = split.apply(train)
+    if not len(labeled.entries):
+        raise DataError(f"{where}: the split leaves no labeled video (labeled={d.labeled}, "
+                        f"labeled_per_class={d.labeled_per_class}, {len(train.entries)} train videos)",
+                        "raise --labeled or use --set data.labeled_per_class=1")
+    return RunData(manifest, split, labeled, unlabeled, test, data_spec(cfg, manifest))
+
+
+def per_rank(global_batch: int, env: DistEnv, key: str) -> int:
+    if global_batch % env.world_size:
+        raise ConfigError(f"{key}={global_batch} is not divisible by the {env.world_size} processes",
+                          f"use a multiple of {env.world_size} (batch sizes are global)")
+    return global_batch // env.world_size
+
+
+def steps_per_epoch(n_labeled: int, n_unlabeled: int, bl: int, bu: int, env: DistEnv) -> int:
+    """Length of the longer pass (labeled or unlabeled) in steps of per-rank batches bl / bu."""
+    per = lambda n: math.ceil(n / env.world_size)  # noqa: E731  (padded share of one rank)
+    steps = math.ceil(per(n_labeled) / bl)
+    if n_unlabeled:
+        steps = max(steps, math.ceil(per(n_unlabeled) / bu))
+    return steps
+
+
+def epoch_indices(n: int, batch: int, steps: int, env: DistEnv, seed: int) -> list[int]:
+    """This rank's `steps * batch` video indices: shuffled passes, each padded and strided by rank."""
+    out: list[int] = []
+    p = 0
+    while len(out) < steps * batch:
+        g = torch.Generator().manual_seed(seed + 7919 * p)
+        perm = torch.randperm(n, generator=g).tolist()
+        perm += perm[: (-n) % env.world_size]  # pad like DistributedSampler
+        out += perm[env.rank::env.world_size]
+        p += 1
+    return out[: steps * batch]
+
+
+class Streams:
+    """Builds the datasets once and, per epoch, the labeled / unlabeled batch iterators."""
+
+    def __init__(self, cfg: DistillConfig, data: RunData, env: DistEnv, clips_per_video: int,
+                 fixed_starts: bool = False):
+        from edgekd.data.dataset import ClipDataset
+
+        d, t = cfg.data, cfg.train
+        # fixed_starts: clips at the uniformly spaced starts a teacher cache was built on
+        kw = dict(mode="train" if d.augment else "eval", clips_per_video=clips_per_video, backend=d.backend,
+                  sampling="uniform" if fixed_starts else None)
+        self.cfg, self.env = cfg, env
+        self.labeled = ClipDataset(data.labeled, data.spec, **kw)
+        self.unlabeled = ClipDataset(data.unlabeled, data.spec, **kw) if len(data.unlabeled.entries) else None
+        self.bl = per_rank(t.batch_size, env, "train.batch_size")
+        self.bu = per_rank(t.unlabeled_batch_size, env, "train.unlabeled_batch_size")
+        self.steps = steps_per_epoch(len(self.labeled), len(self.unlabeled or []), self.bl, self.bu, env)
+
+    def _stream(self, dataset, batch: int, epoch: int, which: int, skip: int) -> Iterator[dict]:
+        from edgekd.data.dataset import make_loader
+
+        seed = self.cfg.train.seed * 1_000_003 + epoch * 2 + which  # one seed per (run, epoch, stream)
+        indices = epoch_indices(len(dataset), batch, self.steps, self.env, seed)[skip * batch:]
+        if not indices:
+            return iter(())
+        return iter(make_loader(dataset, batch, shuffle=False, num_workers=self.cfg.data.workers,
+                                sampler=indices, seed=seed))
+
+    def epoch(self, epoch: int, use_unlabeled: bool, skip: int = 0) -> Iterator[tuple[dict, dict | None]]:
+        """(labeled batch, unlabeled batch or None) for the steps of `epoch` from step `skip` on."""
+        lab = self._stream(self.labeled, self.bl, epoch, 0, skip)
+        if not (use_unlabeled and self.unlabeled is not None):
+            return ((b, None) for b in lab)
+        return zip(lab, self._stream(self.unlabeled, self.bu, epoch, 1, skip))
+
+
+def eval_loader(cfg: DistillConfig, manifest, spec: DataSpec, mode: str = "eval",
+                views: tuple[int, int] | None = None, batch_size: int | None = None, workers: int | None = None):
+    from edgekd.data.dataset import ClipDataset, make_loader
+
+    kwargs = {"num_views": views} if views else {}
+    ds = ClipDataset(manifest, spec, mode=mode, backend=cfg.data.backend, **kwargs)
+    return make_loader(ds, batch_size or cfg.train.eval_batch_size, shuffle=False,
+                       num_workers=cfg.data.workers if workers is None else workers)

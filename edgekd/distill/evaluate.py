@@ -1,0 +1,163 @@
+"""Test-split accuracy of a student: per epoch during training (one centre clip per video) and
+`edgekd eval RUN` with the multi-view protocol (K uniformly spaced clips x 3 spatial crops, softmax
+averaged per video; TimeBalance Sec. 4.2), top-1/top-5, per-class accuracy and a confusion matrix.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+
+@torch.no_grad()
+def predict(model: torch.nn.Module, loader, device: torch.device, amp: bool = False,
+            channels_last: bool = False, progress=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Video-level probabilities (N, C) (views averaged) and labels (N,) over a loader."""
+    was_training = model.training
+    model.eval()
+    probs, labels = [], []
+    for batch in loader:
+        v = batch["video"].to(device, non_blocking=True)
+        views = v.dim() == 6                                   # (B, n, 3, T, H, W): multi-view
+        x = v.flatten(0, 1) if views else v                   # (B*n, 3, T, H, W)
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last_3d)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp and device.type == "cuda"):
+            p = model(x).float().softmax(-1)                   # (B*n, C)
+        if views:
+            p = p.view(v.shape[0], v.shape[1], -1).mean(1)     # (B, C)
+        probs.append(p.cpu())
+        labels.append(batch["label"])
+        if progress is not None:
+            progress(len(batch["label"]))
+    model.train(was_training)
+    if not probs:
+        return torch.zeros(0, 0), torch.zeros(0, dtype=torch.long)
+    return torch.cat(probs), torch.cat(labels)
+
+
+def accuracy_metrics(probs: torch.Tensor, labels: torch.Tensor, class_names: list[str]) -> dict[str, Any]:
+    """top-1, top-5 (top-k for k = min(5, C)), per-class accuracy and the confusion matrix."""
+    C = len(class_names)
+    n = int(labels.numel())
+    if n == 0:
+        return {"top1": 0.0, "top5": 0.0, "num_videos": 0, "per_class": {}, "confusion": []}
+    k = min(5, C)
+    topk = probs.topk(k, dim=-1).indices                       # (N, k)
+    pred = topk[:, 0]
+    confusion = torch.zeros(C, C, dtype=torch.long)
+    confusion.index_put_((labels, pred), torch.ones_like(labels), accumulate=True)  # rows: truth
+    per_class = {}
+    for c, name in enumerate(class_names):
+        total = int(confusion[c].sum())
+        per_class[name] = {"accuracy": float(confusion[c, c]) / total if total else None, "videos": total}
+    return {
+        "top1": float((pred == labels).float().mean()),
+        "top5": float((topk == labels[:, None]).any(-1).float().mean()),  # top-k with k = min(5, C)
+        "num_videos": n,
+        "per_class": per_class,
+        "confusion": confusion.tolist(),
+    }
+
+
+def plot_confusion(confusion: list[list[int]], class_names: list[str], path: str | Path, title: str = "") -> Path:
+    """Row-normalized confusion matrix as a PNG (matplotlib, Agg backend)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    cm = np.asarray(confusion, dtype=float)
+    norm = cm / np.maximum(cm.sum(1, keepdims=True), 1)
+    C = len(class_names)
+    side = min(4 + 0.35 * C, 30)
+    fig, ax = plt.subplots(figsize=(side, side))
+    im = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    if C <= 60:
+        ax.set_xticks(range(C), class_names, rotation=90, fontsize=8)
+        ax.set_yticks(range(C), class_names, fontsize=8)
+        if C <= 20:
+            for i in range(C):
+                for j in range(C):
+                    if cm[i, j]:
+                        ax.text(j, i, int(cm[i, j]), ha="center", va="center", fontsize=7,
+                                color="white" if norm[i, j] > 0.5 else "black")
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title or "confusion matrix (rows normalized)")
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def evaluate_run(run_dir: str | Path, *, data: str | None = None, clips: int | None = None,
+                 crops: int | None = None, batch_size: int | None = None, workers: int | None = None,
+                 device: str = "auto", checkpoint: str = "checkpoint.pt", write: bool = True,
+                 console=None) -> dict[str, Any]:
+    """Multi-view evaluation of a run's student on its dataset's test split.
+
+    Writes eval.json and confusion.png into the run folder (write=True) and returns the results.
+    `data` overrides the dataset path stored in the run's config (same classes required).
+    """
+    from edgekd.checkpoint import build_student_from_checkpoint, load_checkpoint
+    from edgekd.data.manifest import load_dataset
+    from edgekd.distill.config import DistillConfig
+    from edgekd.distill.data import eval_loader
+    from edgekd.distill.dist import DistEnv, resolve_device
+    from edgekd.errors import DataError
+    from edgekd.io import write_json
+
+    run_dir = Path(run_dir)
+    ckpt_path = run_dir / checkpoint if run_dir.is_dir() else run_dir
+    ckpt = load_checkpoint(ckpt_path)
+    model, spec = build_student_from_checkpoint(ckpt)
+    cfg = DistillConfig.from_dict(ckpt.get("config") or {})
+    data_path = data if data is not None else cfg.data.path
+    manifest = load_dataset(data_path)
+    if list(manifest.class_names) != list(spec.class_names):
+        raise DataError(f"{data_path or 'synthetic dataset'}: its {len(manifest.class_names)} classes differ from "
+                        f"the {len(spec.class_names)} the student was trained on",
+                        "evaluate on the dataset the run was trained on")
+    test = manifest.split("test")
+    views = (clips or cfg.data.eval_clips, crops or cfg.data.eval_crops)
+    dev = resolve_device(device, DistEnv())
+    model.to(dev)
+    loader = eval_loader(cfg, test, spec, mode="multiview", views=views, batch_size=batch_size or
+                         max(1, cfg.train.eval_batch_size // (views[0] * views[1])), workers=workers)
+    t0 = time.perf_counter()
+    probs, labels = _predict_with_progress(model, loader, dev, len(test.entries), console)
+    results = accuracy_metrics(probs, labels, list(spec.class_names))
+    results.update({"run": str(run_dir), "checkpoint": str(ckpt_path), "protocol": {
+        "clips": views[0], "crops": views[1], "frames": spec.frames, "size": spec.size,
+        "frame_stride": spec.frame_stride}, "seconds": round(time.perf_counter() - t0, 2),
+        "student": ckpt["student"]["name"], "recipe": cfg.recipe.name})
+    if write and run_dir.is_dir():
+        write_json(run_dir / "eval.json", results)
+        plot_confusion(results["confusion"], list(spec.class_names), run_dir / "confusion.png",
+                       f"{run_dir.name}: top-1 {100 * results['top1']:.1f}% ({views[0]}x{views[1]} views)")
+        results["files"] = [str(run_dir / "eval.json"), str(run_dir / "confusion.png")]
+    return results
+
+
+def _predict_with_progress(model, loader, device, total: int, console=None):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(TextColumn("eval"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
+                  TimeRemainingColumn(), console=console, transient=True) as bar:
+        task = bar.add_task("eval", total=total, rate="")
+        t0 = time.perf_counter()
+
+        def advance(n: int) -> None:
+            bar.advance(task, n)
+            done = bar.tasks[0].completed
+            bar.update(task, rate=f"{done / max(time.perf_counter() - t0, 1e-9):.1f} videos/s")
+
+        return predict(model, loader, device, progress=advance)
+

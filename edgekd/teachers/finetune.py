@@ -1,0 +1,256 @@
+"""Fine-tune any teacher on the labeled split, so it can pseudo-label the unlabeled videos.
+
+Çelik et al. (2023, Sec. 3.2) add a linear classifier on the vision-language teacher and train it
+with cross-entropy on the labeled clips (Eq. 2) before its softmax confidences pick pseudo-labels.
+Two modes:
+
+    linear  the encoder stays frozen: embeddings of a few augmented clips per labeled video are
+            computed once and a Linear(D, C) head is trained on them (seconds on a CPU). A
+            vision-language teacher's head starts as its zero-shot classifier (weights = scaled
+            class-prompt embeddings), so training starts from the zero-shot accuracy.
+    full    head and encoder train together end to end (the paper's setting; slow without a GPU).
+            Only the visual side gets gradients; a text tower stays as it was.
+
+The result is a teacher folder of type "finetuned": the base teacher's spec plus the head (linear)
+or all weights (full). Loading it rebuilds the base with `load_teacher` and refuses a base whose
+weights changed since the head was trained.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from edgekd.checkpoint import DataSpec
+from edgekd.errors import ConfigError, DataError, TeacherError, TrainingDiverged
+from edgekd.teachers.loading import (load_weights_into, read_teacher_weights, refuse_existing,
+                                     write_teacher_folder)
+from edgekd.teachers.text import DEFAULT_TEMPLATES
+from edgekd.teachers.vl_progress import log, progress_bar
+
+TYPE = "finetuned"
+MODES = ("linear", "full")
+
+
+@dataclasses.dataclass
+class FinetuneConfig:
+    mode: str = "linear"
+    epochs: int = 0                 # 0 = the mode's default: 200 (linear, cheap) or 10 (full)
+    lr: float = 0.0                 # 0 = the mode's default: 1e-2 (linear) or 1e-4 (full)
+    weight_decay: float = 1e-4
+    batch_size: int = 16
+    clips_per_video: int = 4        # linear: augmented clips per labeled video to train the head on
+    init_from_text: bool = True     # linear, VL teachers: start the head as the zero-shot classifier
+    templates: tuple[str, ...] = DEFAULT_TEMPLATES
+    seed: int = 0
+    num_workers: int = 2
+
+    def resolved(self) -> "FinetuneConfig":
+        if self.mode not in MODES:
+            raise ConfigError(f"unknown fine-tuning mode {self.mode!r}", "choose linear or full")
+        linear = self.mode == "linear"
+        return dataclasses.replace(self, epochs=self.epochs or (200 if linear else 10),
+                                   lr=self.lr or (1e-2 if linear else 1e-4))
+
+
+def _device(teacher) -> torch.device:
+    return next(iter(teacher.parameters()), torch.zeros(0)).device
+
+
+def _labeled(manifest, what: str):
+    labeled = manifest.subset([e for e in manifest.entries if e.label is not None])
+    if len(labeled) == 0:
+        raise DataError(f"no labeled videos to {what}",
+                        "pass the labeled split (edgekd data split) of a labeled dataset")
+    return labeled
+
+
+def init_head(teacher, class_names, cfg: FinetuneConfig) -> nn.Linear:
+    """Linear(D, C); for a VL teacher, its zero-shot classifier (logit_scale * class prompt embeddings)."""
+    head = nn.Linear(teacher.embed_dim, len(class_names))
+    if cfg.init_from_text and hasattr(teacher, "class_text_embeddings"):
+        with torch.no_grad():
+            text = F.normalize(teacher.class_text_embeddings(class_names, cfg.templates).float(), dim=-1)
+            head.weight.copy_(float(teacher.logit_scale) * text)
+            head.bias.zero_()
+    return head
+
+
+@torch.no_grad()
+def clip_embeddings(teacher, manifest, data_spec: DataSpec, cfg: FinetuneConfig,
+                    quiet: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """Frozen embeddings of cfg.clips_per_video augmented clips per video: ((N*K, D), (N*K,) labels)."""
+    from edgekd.data.dataset import ClipDataset, make_loader
+
+    ds = ClipDataset(manifest, data_spec, mode="train", clips_per_video=cfg.clips_per_video)
+    loader = make_loader(ds, cfg.batch_size, shuffle=False, num_workers=cfg.num_workers, seed=cfg.seed)
+    feats, labels, device = [], [], _device(teacher)
+    with progress_bar("embed labeled clips", len(manifest) * cfg.clips_per_video, quiet=quiet) as advance:
+        for batch in loader:
+            x = batch["video"]
+            if x.dim() == 5:                                     # one clip per video: (B, C, T, H, W)
+                x = x.unsqueeze(1)
+            B, K = x.shape[:2]
+            feats.append(teacher.embed(x.flatten(0, 1).to(device)).float().cpu())   # (B*K, D)
+            labels.append(batch["label"].repeat_interleave(K))
+            advance(B * K)
+    return torch.cat(feats), torch.cat(labels)
+
+
+def _train_linear(teacher, head: nn.Linear, labeled, data_spec, cfg: FinetuneConfig, quiet: bool) -> float:
+    feats, labels = clip_embeddings(teacher, labeled, data_spec, cfg, quiet)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    opt = torch.optim.AdamW(head.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs)
+    loss = torch.tensor(0.0)
+    with progress_bar("fit linear head", cfg.epochs * len(feats), quiet=quiet) as advance:
+        for epoch in range(cfg.epochs):
+            order = torch.randperm(len(feats), generator=gen)
+            for b in order.split(max(cfg.batch_size, 64)):
+                loss = F.cross_entropy(head(feats[b]), labels[b])          # Eq. 2
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                advance(len(b), f"epoch {epoch + 1}/{cfg.epochs} loss {loss.item():.3f}")
+            sched.step()
+    return float(loss.item())
+
+
+def _train_full(teacher, labeled, data_spec, cfg: FinetuneConfig, quiet: bool) -> float:
+    from edgekd.data.dataset import ClipDataset, make_loader
+
+    loader = make_loader(ClipDataset(labeled, data_spec, mode="train"), min(cfg.batch_size, len(labeled)),
+                         shuffle=True, num_workers=cfg.num_workers, seed=cfg.seed)
+    teacher.train()
+    for p in teacher.parameters():
+        p.requires_grad_(True)
+    params = [p for p in teacher.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs)
+    device, loss_ema = _device(teacher), None
+    with progress_bar("fine-tune teacher", cfg.epochs * len(labeled), quiet=quiet) as advance:
+        for epoch in range(cfg.epochs):
+            for batch in loader:
+                loss = F.cross_entropy(teacher.logits(batch["video"].to(device)), batch["label"].to(device))  # Eq. 2
+                if not torch.isfinite(loss):
+                    raise TrainingDiverged(f"teacher fine-tuning diverged in epoch {epoch + 1}",
+                                           "lower the learning rate (--lr)")
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                loss_ema = loss.item() if loss_ema is None else 0.8 * loss_ema + 0.2 * loss.item()
+                advance(len(batch["label"]), f"epoch {epoch + 1}/{cfg.epochs} loss {loss_ema:.3f}")
+            sched.step()
+    return float(loss_ema or 0.0)
+
+
+def evaluate_head(teacher, manifest, data_spec: DataSpec, *, batch_size: int = 16, num_workers: int = 2,
+                  quiet: bool = False) -> dict[str, Any]:
+    """top-1/top-5 of teacher.logits on the labeled videos of `manifest` (one centre clip each)."""
+    from edgekd.teachers.vl_zeroshot import accuracy_report, predict
+
+    scores, labels = predict(teacher, manifest, data_spec, teacher.logits, batch_size=batch_size,
+                             num_workers=num_workers, quiet=quiet, description="evaluate head")
+    return accuracy_report(scores, labels, manifest.class_names)
+
+
+def _absolute(path_text: str) -> str:
+    path = Path(path_text).expanduser()
+    return str(path.resolve()) if path.exists() else path_text
+
+
+def _base_spec(teacher) -> str:
+    """The teacher's load_teacher spec with its paths made absolute, so the folder loads from anywhere."""
+    from edgekd.teachers.loading import OPEN_CLIP_PREFIX
+
+    source = getattr(teacher, "source", None)
+    if not source:
+        raise TeacherError(f"cannot record where teacher {type(teacher).__name__} came from",
+                           "load it with edgekd.teachers.load_teacher before fine-tuning")
+    source = str(source)
+    if source.startswith(OPEN_CLIP_PREFIX):
+        arch, _, weights = source[len(OPEN_CLIP_PREFIX):].partition(":")
+        return f"{OPEN_CLIP_PREFIX}{_absolute(arch)}:{_absolute(weights)}"
+    return _absolute(source)
+
+
+def finetune_teacher(teacher, labeled, data_spec: DataSpec, out_dir: str | Path, cfg: FinetuneConfig | None = None,
+                     *, test=None, force: bool = False, quiet: bool = False, log=log, **overrides) -> Path:
+    """Train a classifier head (and with mode="full" the encoder) on `labeled`; write a teacher folder.
+
+    teacher: loaded with `load_teacher` (its `source` is recorded as the base). labeled: a Manifest of
+    labeled videos. test: optional Manifest whose labeled videos measure the result (stored in metrics).
+    After the call `teacher` carries the trained head, so `teacher.logits(x)` works.
+    """
+    cfg = dataclasses.replace(cfg or FinetuneConfig(), **overrides).resolved()
+    refuse_existing(out_dir, force)
+    labeled = _labeled(labeled, "fine-tune on")
+    if tuple(labeled.class_names) != tuple(data_spec.class_names):
+        raise DataError("the labeled videos' classes differ from the run's DataSpec classes",
+                        "build the DataSpec from the same dataset")
+    base = _base_spec(teacher)
+    base_fp = teacher.fingerprint
+    torch.manual_seed(cfg.seed)
+    t0 = time.perf_counter()
+    head = init_head(teacher, labeled.class_names, cfg)
+    if not quiet:
+        log(f"[bold]finetune[/bold] ({cfg.mode}): {len(labeled)} labeled videos, {len(labeled.class_names)} classes, "
+            f"{cfg.epochs} epochs")
+    if cfg.mode == "linear":
+        teacher.freeze()
+        final_loss = _train_linear(teacher, head.to(_device(teacher)), labeled, data_spec, cfg, quiet)
+        teacher.attach_head(head, len(labeled.class_names))
+    else:
+        teacher.attach_head(head.to(_device(teacher)), len(labeled.class_names))
+        final_loss = _train_full(teacher, labeled, data_spec, cfg, quiet)
+    teacher.freeze()
+    metrics: dict[str, Any] = {"train_seconds": round(time.perf_counter() - t0, 1), "final_loss": round(final_loss, 4),
+                               "labeled_videos": len(labeled)}
+    if test is not None and any(e.label is not None for e in test.entries):
+        report = evaluate_head(teacher, test, data_spec, num_workers=cfg.num_workers, quiet=quiet)
+        metrics["test"] = {k: report[k] for k in ("top1", "top5", "chance", "videos")}
+    state = teacher.state_dict()
+    if cfg.mode == "linear":
+        state = {k: v for k, v in state.items() if k.startswith("head.")}
+    record = {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(cfg).items()}
+    config = {"base": base, "base_fingerprint": base_fp, "mode": cfg.mode, "embed_dim": teacher.embed_dim,
+              "num_classes": len(labeled.class_names), "class_names": list(labeled.class_names),
+              "finetune": record}
+    out = write_teacher_folder(out_dir, type=TYPE, config=config, state_dict=state, data_spec=data_spec,
+                               metrics=metrics)
+    teacher.source = str(Path(out).resolve())
+    return out
+
+
+def from_folder(folder: Path, meta: dict[str, Any], data_spec: DataSpec):
+    """Rebuild a fine-tuned teacher: its base via load_teacher, then the head (and weights)."""
+    from edgekd.teachers.loading import load_teacher
+
+    cfg = meta["config"]
+    if str(cfg["base"]) == str(Path(folder).resolve()):
+        raise TeacherError(f"{folder} names itself as its base teacher", "re-run `edgekd teacher finetune`")
+    try:
+        teacher = load_teacher(cfg["base"], data_spec, probe=False)
+    except TeacherError as e:
+        raise TeacherError(f"the base teacher of {folder} cannot be loaded: {e.message}",
+                           "restore the base teacher where it was, or fine-tune again") from e
+    if cfg["mode"] == "linear" and teacher.fingerprint != cfg["base_fingerprint"]:
+        raise TeacherError(f"the base teacher {cfg['base']} changed since the head in {folder} was trained "
+                           f"(fingerprint {teacher.fingerprint} != {cfg['base_fingerprint']})",
+                           "fine-tune again: `edgekd teacher finetune`")
+    teacher.attach_head(nn.Linear(int(cfg["embed_dim"]), int(cfg["num_classes"])), int(cfg["num_classes"]))
+    state = read_teacher_weights(folder, meta)
+    if cfg["mode"] == "linear":
+        load_weights_into(teacher.head, {k[len("head."):]: v for k, v in state.items()}, folder)
+    else:
+        load_weights_into(teacher, state, folder)
+    teacher.class_names = tuple(cfg["class_names"])
+    teacher.source = str(folder)
+    teacher.metrics = meta.get("metrics", {})
+    return teacher.freeze()

@@ -1,0 +1,264 @@
+"""`load_teacher(spec, data_spec)`: one entry point for every way of naming a teacher.
+
+Teacher specs (nothing is ever downloaded; weights must already be on disk):
+
+    embedded:vl | embedded:invariant | embedded:distinctive
+                                  edgekd's built-in teachers for a dataset (edgekd.teachers.embedded)
+    DIR with teacher.json         a teacher folder written by edgekd (pretrain, finetune)
+    open_clip:ARCH:WEIGHTS        an open_clip model: ARCH a built-in architecture (ViT-B-32) or a
+                                  model-config .json, WEIGHTS a .pt/.pth/.bin/.safetensors file
+    DIR with open_clip_config.json
+                                  an open_clip model in its hub layout (config + weights in one folder)
+    DIR with config.json          a Hugging Face CLIPModel or XCLIPModel (save_pretrained layout)
+    runs/NAME or .../checkpoint.pt
+                                  an edgekd student checkpoint (edgekd.teachers.checkpoint_teacher)
+    torchvision:NAME:WEIGHTS      a torchvision video model with a local state_dict (same module)
+
+A teacher folder is `teacher.json` + `weights.pt` (a state_dict, loaded with weights_only=True):
+
+    {"format": "edgekd-teacher", "version": 1,
+     "type": "embedded-vl" | "finetuned" | ...,   # picks the loader below
+     "loader": "edgekd.teachers.MODULE:FUNCTION",  # for types this module does not list
+     "config": {...},                              # what the loader needs to rebuild the network
+     "data_spec": {...}, "metrics": {...}, "weights_sha256": "...", "edgekd_version": "..."}
+
+A loader is `FUNCTION(folder: Path, meta: dict, data_spec: DataSpec) -> Teacher`; it must live in a
+module under edgekd.teachers, so a teacher.json cannot make edgekd import arbitrary code.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from pathlib import Path
+from typing import Any
+
+from edgekd import __version__
+from edgekd.checkpoint import DataSpec
+from edgekd.errors import TeacherError
+from edgekd.io import atomic_path, sha256_file, write_json
+
+FOLDER_FORMAT = "edgekd-teacher"
+FOLDER_VERSION = 1
+META_FILE = "teacher.json"
+WEIGHTS_FILE = "weights.pt"
+OPEN_CLIP_PREFIX = "open_clip:"
+EMBEDDED_PREFIX = "embedded:"
+EMBEDDED_NAMES = ("vl", "invariant", "distinctive")
+MAX_EMBED_DIM = 8192  # a student projector is Linear(feature_dim, embed_dim); wider is a mistake, not a teacher
+
+LOADERS = {
+    "embedded-vl": "edgekd.teachers.embedded_vl:from_folder",
+    "finetuned": "edgekd.teachers.finetune:from_folder",
+}
+
+SPEC_HELP = ("a teacher is embedded:vl|invariant|distinctive, a teacher folder (teacher.json), "
+             "open_clip:ARCH:WEIGHTS, an open_clip or Hugging Face model folder, an edgekd run/checkpoint.pt, "
+             "or torchvision:NAME:WEIGHTS")
+
+
+# -- teacher folders ------------------------------------------------------------------------------
+
+def refuse_existing(out_dir: str | Path, force: bool) -> None:
+    """Training never overwrites a folder with content unless told to (checked before any work)."""
+    out = Path(out_dir)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not force:
+        raise TeacherError(f"{out} already exists", "pick another output folder, or pass force=True (--force)")
+
+
+def write_teacher_folder(out_dir: str | Path, *, type: str, config: dict[str, Any], state_dict: dict[str, Any],
+                         data_spec: DataSpec, metrics: dict[str, Any] | None = None,
+                         loader: str | None = None) -> Path:
+    """Write weights.pt then teacher.json (each atomically; the json last, so a crash leaves no
+    folder that claims weights it does not have). Returns the folder."""
+    import torch
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out / WEIGHTS_FILE) as tmp:
+        torch.save({k: v.detach().cpu().contiguous() for k, v in state_dict.items()}, tmp)
+    meta = {"format": FOLDER_FORMAT, "version": FOLDER_VERSION, "type": type,
+            "loader": loader or LOADERS.get(type), "config": config, "data_spec": data_spec.to_dict(),
+            "metrics": metrics or {}, "weights": WEIGHTS_FILE,
+            "weights_sha256": sha256_file(out / WEIGHTS_FILE), "edgekd_version": __version__}
+    write_json(out / META_FILE, meta)
+    return out
+
+
+def is_teacher_folder(path: str | Path) -> bool:
+    p = Path(path)
+    return (p / META_FILE).is_file() or (p.name == META_FILE and p.is_file())
+
+
+def read_teacher_meta(folder: str | Path) -> tuple[Path, dict[str, Any]]:
+    """(folder, parsed teacher.json), validated."""
+    folder = Path(folder)
+    if folder.name == META_FILE:
+        folder = folder.parent
+    meta_path = folder / META_FILE
+    try:
+        meta = json.loads(meta_path.read_text())
+    except FileNotFoundError as e:
+        raise TeacherError(f"{folder} is not a teacher folder (no {META_FILE})",
+                           "pass a folder written by `edgekd teacher pretrain` or `edgekd teacher finetune`") from e
+    except json.JSONDecodeError as e:
+        raise TeacherError(f"{meta_path}:{e.lineno}: invalid JSON: {e.msg}",
+                           "the file is damaged; re-create the teacher") from e
+    if not isinstance(meta, dict) or meta.get("format") != FOLDER_FORMAT:
+        raise TeacherError(f"{meta_path} is not an edgekd teacher description",
+                           "pass a folder written by `edgekd teacher pretrain` or `edgekd teacher finetune`")
+    if meta.get("version", 0) > FOLDER_VERSION:
+        raise TeacherError(f"{meta_path} was written by a newer edgekd ({meta.get('edgekd_version')})",
+                           "upgrade edgekd to load it")
+    return folder, meta
+
+
+def read_teacher_weights(folder: Path, meta: dict[str, Any]) -> dict[str, Any]:
+    """The folder's state_dict, after checking it is the file teacher.json was written with."""
+    import torch
+
+    path = folder / meta.get("weights", WEIGHTS_FILE)
+    if not path.is_file():
+        raise TeacherError(f"teacher folder {folder} has no {path.name}", "re-create the teacher; its weights are gone")
+    want = meta.get("weights_sha256")
+    if want and sha256_file(path) != want:
+        raise TeacherError(f"{path} does not match the checksum in {META_FILE} (corrupted or replaced)",
+                           "re-create the teacher with `edgekd teacher pretrain`/`finetune`")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - torch raises many types for damaged files
+        raise TeacherError(f"{path} is not a readable weights file: {type(e).__name__}",
+                           "re-create the teacher") from e
+
+
+def load_weights_into(module, state: dict[str, Any], where: Path, strict: bool = True) -> None:
+    """load_state_dict with a TeacherError naming the folder when the shapes or names do not fit."""
+    try:
+        result = module.load_state_dict(state, strict=strict)
+    except RuntimeError as e:
+        first = str(e).strip().splitlines()
+        detail = " ".join(line.strip() for line in first[1:3]) or first[0]
+        raise TeacherError(f"weights in {where} do not match the teacher architecture: {detail[:300]}",
+                           f"the {META_FILE} config must describe the network its weights came from") from e
+    return result
+
+
+def load_teacher_folder(folder: str | Path, data_spec: DataSpec):
+    folder, meta = read_teacher_meta(folder)
+    target = LOADERS.get(meta.get("type")) or meta.get("loader")
+    if not target or not str(target).startswith("edgekd.teachers.") or ":" not in target:
+        raise TeacherError(f"{folder / META_FILE}: unknown teacher type {meta.get('type')!r}",
+                           "known types: " + ", ".join(LOADERS) + " (or a loader in edgekd.teachers)")
+    module_name, func_name = target.split(":", 1)
+    try:
+        loader = getattr(importlib.import_module(module_name), func_name)
+    except (ImportError, AttributeError) as e:
+        raise TeacherError(f"{folder / META_FILE}: its loader {target} is not available in this edgekd",
+                           "upgrade edgekd to the version that wrote this teacher") from e
+    return loader(folder, meta, data_spec)
+
+
+# -- the dispatcher -------------------------------------------------------------------------------
+
+def _split_open_clip(spec: str) -> tuple[str, str]:
+    rest = spec[len(OPEN_CLIP_PREFIX):]
+    arch, sep, weights = rest.partition(":")
+    if not sep or not arch or not weights:
+        raise TeacherError(f"teacher spec {spec!r} is incomplete",
+                           "write open_clip:ARCH:WEIGHTS, e.g. open_clip:ViT-B-32:models/vit_b_32.pt")
+    return arch, weights
+
+
+def _embedded(name: str, data_spec: DataSpec, manifest=None, split=None):
+    """The built-in teachers, trained on first use for the dataset and split (edgekd.teachers.embedded)."""
+    if name not in EMBEDDED_NAMES:
+        raise TeacherError(f"unknown embedded teacher {EMBEDDED_PREFIX + name!r}",
+                           "choose " + ", ".join(EMBEDDED_PREFIX + n for n in EMBEDDED_NAMES))
+    from edgekd.teachers.embedded import load_embedded
+
+    if manifest is None:
+        from edgekd.data.manifest import load_dataset
+
+        manifest = load_dataset(None)
+    return load_embedded(name, manifest, split, data_spec)
+
+
+def load_teacher(spec: str | Path, data_spec: DataSpec, *, manifest=None, split=None, probe: bool = True,
+                 **opts):
+    """Load the teacher named by `spec` (see the module docstring) for batches shaped by `data_spec`.
+
+    manifest/split: the dataset the embedded teachers are built for (default: the synthetic one).
+    opts go to CLIP-style teachers (pooling="mean"|"max", num_frames=N).
+    probe: run one zero clip through the teacher to check its embedding width.
+    """
+    text = str(spec).strip()
+    path = Path(text).expanduser()
+    if text.startswith(EMBEDDED_PREFIX):
+        teacher = _embedded(text[len(EMBEDDED_PREFIX):], data_spec, manifest, split)
+    elif text.startswith(OPEN_CLIP_PREFIX):
+        from edgekd.teachers.vl import load_open_clip
+
+        teacher = load_open_clip(*_split_open_clip(text), data_spec, **opts)
+    elif text.startswith(("hf-hub:", "hf:", "http://", "https://")):
+        raise TeacherError(f"teacher {text!r} names a remote model; edgekd downloads nothing",
+                           "download it on a machine with internet access, copy the folder here and pass its path")
+    elif text.startswith("torchvision:") or path.suffix in (".pt", ".pth") or (path / "checkpoint.pt").is_file():
+        from edgekd.teachers.checkpoint_teacher import load_checkpoint_teacher
+
+        if not text.startswith("torchvision:") and not path.exists():
+            raise TeacherError(f"no teacher at {path}", SPEC_HELP)
+        try:
+            teacher = load_checkpoint_teacher(text, data_spec)
+        except TeacherError as e:
+            if path.is_file() and "not an edgekd" in e.message:  # a bare CLIP state_dict, most likely
+                raise TeacherError(e.message, "for an open_clip checkpoint write open_clip:ARCH:"
+                                   f"{path}; otherwise pass a checkpoint.pt written by `edgekd distill`") from e
+            raise
+    elif path.is_dir() or path.name == META_FILE:
+        teacher = _load_dir(path, data_spec, **opts)
+    elif path.exists():
+        raise TeacherError(f"{path} is not a teacher edgekd can read", SPEC_HELP)
+    else:
+        raise TeacherError(f"no teacher at {path}" if ("/" in text or path.suffix) else
+                           f"unknown teacher {text!r}", SPEC_HELP)
+    if not getattr(teacher, "source", None):
+        teacher.source = text
+    check_teacher(teacher, data_spec, probe=probe)
+    return teacher
+
+
+def _load_dir(path: Path, data_spec: DataSpec, **opts):
+    if is_teacher_folder(path):
+        return load_teacher_folder(path, data_spec)
+    if (path / "open_clip_config.json").is_file():
+        from edgekd.teachers.vl import load_open_clip_dir
+
+        return load_open_clip_dir(path, data_spec, **opts)
+    if (path / "config.json").is_file():
+        from edgekd.teachers.vl import load_hf_dir
+
+        return load_hf_dir(path, data_spec, **opts)
+    raise TeacherError(f"{path} holds no teacher (no teacher.json, open_clip_config.json, config.json "
+                       "or checkpoint.pt)", SPEC_HELP)
+
+
+def check_teacher(teacher, data_spec: DataSpec, probe: bool = True) -> None:
+    """The embedding width must be usable by a student projector (Linear(feature_dim, embed_dim)),
+    and, with probe=True, what embed() returns for one clip must have that width."""
+    dim = getattr(teacher, "embed_dim", None)
+    name = getattr(teacher, "source", type(teacher).__name__)
+    if not isinstance(dim, int) or isinstance(dim, bool) or not 1 <= dim <= MAX_EMBED_DIM:
+        raise TeacherError(f"teacher {name} reports embedding width {dim!r}; a student projector needs "
+                           f"an integer in 1..{MAX_EMBED_DIM}", "use the teacher's joint-space (projected) embedding")
+    if not probe:
+        return
+    import torch
+
+    device = next(iter(teacher.parameters()), torch.zeros(0)).device
+    with torch.no_grad():
+        out = teacher.embed(torch.zeros(data_spec.input_shape(1), device=device))
+    if tuple(out.shape) != (1, dim):
+        raise TeacherError(f"teacher {name} declares embed_dim={dim} but embed() returns shape {tuple(out.shape)}",
+                           "its embedding width is inconsistent; check the model config")
+    if not torch.isfinite(out).all():
+        raise TeacherError(f"teacher {name} returns non-finite embeddings", "its weights are damaged")
