@@ -330,15 +330,7 @@ def load_ucf101(split_dir: Path, split: int = 1, video_root: Path | None = None)
         raise DataError(f"{split_dir}: split {split} lists no videos", "check trainlist/testlist files")
     cands = [video_root] if video_root else [split_dir, split_dir.parent, split_dir / "UCF-101",
                                              split_dir.parent / "UCF-101", split_dir.parent.parent / "UCF-101"]
-    root = _find_video_root(cands, rows[0][0])
-    entries = []
-    for rel, label, split_name, f, n in rows:
-        p = root / rel
-        if not p.is_file():
-            raise DataError(f"{f}:{n}: video {rel} does not exist under {root}",
-                            "extract the videos there or pass video_root=")
-        entries.append(VideoEntry(p, label, split_name, None, rel))
-    return _drop_missing(Manifest(root, names, entries, {}, str(split_dir)), "unreadable videos")
+    return _split_file_manifest(split_dir, names, rows, cands, "extract the videos there or pass video_root=")
 
 
 # -- HMDB51 -----------------------------------------------------------------------------------------
@@ -372,13 +364,20 @@ def load_hmdb51(split_dir: Path, split: int = 1, video_root: Path | None = None)
         raise DataError(f"{split_dir}: split {split} marks no video as train or test", "check the 1/2 markers")
     cands = [video_root] if video_root else [split_dir, split_dir.parent, split_dir / "hmdb51_org",
                                              split_dir.parent / "hmdb51_org"]
-    root = _find_video_root(cands, rows[0][0])
+    return _split_file_manifest(split_dir, names, rows, cands,
+                                "extract the videos into <root>/<class>/ or pass video_root=")
+
+
+def _split_file_manifest(split_dir: Path, names: list[str], rows: list[tuple[str, int, str, Path, int]],
+                         root_candidates: list[Path], hint: str) -> Manifest:
+    """Entries for (relative path, label, split, split file, line) rows; a listed video that is missing
+    is an error naming the split file and line."""
+    root = _find_video_root(root_candidates, rows[0][0])
     entries = []
     for rel, label, split_name, f, n in rows:
         p = root / rel
         if not p.is_file():
-            raise DataError(f"{f}:{n}: video {rel} does not exist under {root}",
-                            "extract the videos into <root>/<class>/ or pass video_root=")
+            raise DataError(f"{f}:{n}: video {rel} does not exist under {root}", hint)
         entries.append(VideoEntry(p, label, split_name, None, rel))
     return _drop_missing(Manifest(root, names, entries, {}, str(split_dir)), "unreadable videos")
 
