@@ -71,6 +71,7 @@ class TeacherConfig:
 class FeatureLoss:
     weight: float = 1.0  # on VL Eq. 1
     projector: str = "linear"  # linear: student width -> teacher width; none: widths must match
+    normalize: bool = True  # compare unit-length embeddings (2 - 2 cos); False: raw MSE as printed in Eq. 1
 
 
 @dataclass
@@ -97,7 +98,7 @@ class TimeBalanceLoss:
 
 @dataclass
 class RecipeConfig:
-    name: str = "timebalance"  # see edgekd.distill.recipes.RECIPES.names()
+    name: str = "pseudo"  # best on the synthetic set at 10% labels (docs/ablation.md); RECIPES.names()
     stage1_epochs: int | None = None  # two-stage recipes: feature-distillation epochs (None = half)
     feature: FeatureLoss = field(default_factory=FeatureLoss)
     pseudo: PseudoLoss = field(default_factory=PseudoLoss)

@@ -36,13 +36,18 @@ def make_projector(student_dim: int, teacher_dim: int, kind: str = "linear") -> 
     return nn.Identity()
 
 
-def feature_mse(projected: torch.Tensor, teacher_emb: torch.Tensor) -> torch.Tensor:
+def feature_mse(projected: torch.Tensor, teacher_emb: torch.Tensor, normalize: bool = False) -> torch.Tensor:
     """VL Eq. 1: L_distillation = sum_Z ||g_student(x) - g_teacher(x)||^2, averaged over the clips.
 
     projected: (B, Dt) student embeddings after make_projector; teacher_emb: (B, Dt) frozen teacher
-    embeddings. Squared L2 distance per clip (sum over Dt), mean over clips.
+    embeddings. Squared L2 distance per clip (sum over Dt), mean over clips. normalize=True first
+    scales both to unit length (then ||a - b||^2 = 2 - 2 cos(a, b)), matching how vision-language
+    embeddings are compared; it keeps a randomly initialized projector from starting far off scale.
     """
-    return (projected.float() - teacher_emb.float()).pow(2).sum(dim=-1).mean()
+    a, b = projected.float(), teacher_emb.float()
+    if normalize:
+        a, b = F.normalize(a, dim=-1), F.normalize(b, dim=-1)
+    return (a - b).pow(2).sum(dim=-1).mean()
 
 
 def cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

@@ -133,7 +133,8 @@ class _FeatureStage(Recipe):
 
     def _feature(self, out, batch, teachers):
         emb = teachers.embed("vl", batch)                      # (B, Dt)
-        return {"feature": self.cfg.recipe.feature.weight * losses.feature_mse(out.projected, emb)}, {}
+        f = self.cfg.recipe.feature
+        return {"feature": f.weight * losses.feature_mse(out.projected, emb, normalize=f.normalize)}, {}
 
 
 @RECIPES.register("feature")

@@ -138,6 +138,7 @@ def _distill(cfg: DistillConfig, env: dist.DistEnv, device: torch.device, given_
 
     # -- the loop ---------------------------------------------------------------------------------
     progress = _Progress(console, enabled=env.is_main and cfg.run.progress, total=(t.epochs - start_epoch) * spe - skip)
+    # (per-epoch summary lines are printed by rank 0 even without the live bar)
     last_metrics: dict[str, Any] = {}
     epochs_run = 0
     with progress:
@@ -475,7 +476,7 @@ def _print_header(console, cfg, run_dir, data, recipe, bank, student, spe, env, 
 
 
 class _Progress:
-    """Rich progress over the whole run: step bar, clips/s, loss terms, ETA; plus one line per epoch."""
+    """Rich progress over the whole run: step bar, clips/s, loss terms, ETA (when enabled); one line per epoch."""
 
     def __init__(self, console, enabled: bool, total: int):
         self.console, self.enabled = console, enabled
@@ -510,8 +511,6 @@ class _Progress:
                         (f" stage {stage}" if stage else ""), rate=f"{clips_per_s:.1f} clips/s", terms=shown)
 
     def epoch_line(self, m: dict, epochs: int) -> None:
-        if not self.enabled:
-            return
         terms = " ".join(f"{k[5:]} {v:.3f}" for k, v in m.items() if k.startswith("loss_"))
         extra = "".join(f"  {k} {m[k]:.2f}" for k in ("keep", "s") if k in m)
         acc = (f"  top-1 {100 * m['top1']:.1f}% (best {100 * m['best_top1']:.1f}%)" if "top1" in m else "")

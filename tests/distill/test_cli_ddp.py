@@ -42,7 +42,9 @@ def test_cli_distill_with_baseline_then_eval(overrides, tmp_path, capsys):
 def test_ddp_two_gloo_processes_match_one_process(overrides, tmp_path):
     """2 processes x 2 clips == 1 process x 4 clips in 2 interleaved micro-batches (accum_steps=2).
 
-    The parameters match (to float summation order: we allow 1e-6). BatchNorm running statistics
+    The parameters match to float summation order: all-reduce and accumulation add gradients in a
+    different order, and Adam's division by sqrt(v) amplifies that on small gradients (measured up to
+    3.7e-6 on weights of magnitude 0.05 after 2 epochs), so we allow 1e-5. BatchNorm running statistics
     do not: DDP broadcasts rank 0's buffers each step, so they come from rank 0's half only. Dropout
     is off (each rank draws its own mask) and clips are centre clips (augmentations draw per worker).
     """
@@ -61,6 +63,6 @@ def test_ddp_two_gloo_processes_match_one_process(overrides, tmp_path):
     params = [k for k in one_w if not k.endswith(("running_mean", "running_var", "num_batches_tracked"))]
     assert len(params) > 10
     for k in params:
-        torch.testing.assert_close(ddp_w[k], one_w[k], rtol=0, atol=1e-6, msg=k)
+        torch.testing.assert_close(ddp_w[k], one_w[k], rtol=0, atol=1e-5, msg=k)
     assert [round(m["loss"], 5) for m in read_metrics(tmp_path / "runs" / "ddp")] == \
            [round(m["loss"], 5) for m in read_metrics(single)]

@@ -78,3 +78,9 @@ def test_temporal_similarity_eq6_feeds_the_mix():
     assert s.item() == pytest.approx(0.5)
     p = losses.mix_teachers(torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, 1.0]]), s)
     assert torch.allclose(p, torch.tensor([[0.5, 0.5]]))
+
+
+def test_feature_mse_normalized_is_two_minus_two_cos():
+    # a = [3, 4] -> [0.6, 0.8]; b = [1, 0]; cos = 0.6 -> 2 - 2 * 0.6 = 0.8
+    loss = losses.feature_mse(torch.tensor([[3.0, 4.0]]), torch.tensor([[1.0, 0.0]]), normalize=True)
+    assert loss.item() == pytest.approx(0.8)
