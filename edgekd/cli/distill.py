@@ -82,8 +82,9 @@ def _print_comparison(rows: list[tuple[Path, float]]) -> None:
     if int(os.environ.get("RANK", "0")) != 0:
         return
     table = Table(title="test top-1 (single centre clip per video)")
-    for col in ("run", "recipe", "student", "labels", "epochs", "top-1", "best top-1", "time"):
-        table.add_column(col, justify="right" if col in ("epochs", "top-1", "best top-1", "time") else "left")
+    for col in ("run", "recipe", "student", "labels", "epochs", "top-1", "best", "time"):
+        right = col in ("epochs", "top-1", "best", "time")
+        table.add_column(col, justify="right" if right else "left", overflow="fold", no_wrap=right)
     results = []
     for run_dir, seconds in rows:
         m = read_metrics(run_dir)
@@ -148,7 +149,7 @@ def eval_cmd(
 def ablate_cmd(
     labeled: str = typer.Option("0.05,0.1", "--labeled", "-l", help="Comma-separated label fractions."),
     recipes: Optional[str] = typer.Option(None, "--recipes", help="Comma-separated recipes (default: all)."),
-    epochs: Optional[int] = typer.Option(None, "--epochs", "-e", help="Epochs per run (default: the ablation's)."),
+    epochs: int = typer.Option(10, "--epochs", "-e", help="Epochs per run (same for every recipe)."),
     out: Path = typer.Option(Path("runs/ablation"), "--out", "-o", help="Folder for the runs, ablation.md and .json."),
     data: Optional[str] = typer.Option(None, "--data", "-d", help="Dataset (default: the embedded synthetic one)."),
     set_: List[str] = typer.Option([], "--set", "-s", help="Config overrides applied to every run."),

@@ -198,6 +198,9 @@ def pretrain_cmd(
     labeled_per_class: Optional[int] = typer.Option(None, "--labeled-per-class"),
     template: List[str] = typer.Option([], "--template", "-t",
                                        help="vl: " + TEMPLATE_HELP + " For the zero-shot check."),
+    frames_in: Optional[str] = typer.Option(
+        None, "--frames-in", help="What the backbone sees: rgb (frames, as in TimeBalance; the SSL default) or diff "
+                                  "(frame differences; the vl default). Small CPU runs learn motion only from diff."),
     set_: List[str] = typer.Option([], "--set", "-s", help="Any other training option: --set width=2 (repeatable)."),
     frames: Optional[int] = typer.Option(None, "--frames"),
     size: Optional[int] = typer.Option(None, "--size"),
@@ -221,7 +224,8 @@ def pretrain_cmd(
     refuse_existing(out_dir, force)
     manifest = _dataset(data)
     spec = _spec(manifest, frames, size)
-    given = {k: v for k, v in (("epochs", epochs), ("batch_size", batch_size), ("lr", lr)) if v is not None}
+    given = {k: v for k, v in (("epochs", epochs), ("batch_size", batch_size), ("lr", lr), ("frames_in", frames_in))
+             if v is not None}
     given.update(parse_overrides(set_))
     if objective == "vl":
         from edgekd.config import merge

@@ -21,6 +21,8 @@ from edgekd.distill.config import load_config
 from edgekd.distill.recipes import RECIPES
 from edgekd.io import write_json, write_text_atomic
 
+EPOCHS = 10  # per run: 16 runs (8 recipes x 2 fractions) fit in ~15 min on a quiet 2-core CPU
+
 ORDER = ("supervised", "feature", "pseudo", "feature+pseudo", "kd", "timebalance-one", "timebalance-avg",
          "timebalance")
 
@@ -35,7 +37,7 @@ def _claims(recipes: list[str]) -> list[tuple[str, str, str]]:
     return out
 
 
-def run_ablation(fractions: list[float], recipes: list[str] | None = None, epochs: int | None = None,
+def run_ablation(fractions: list[float], recipes: list[str] | None = None, epochs: int | None = EPOCHS,
                  out: str | Path = "runs/ablation", data: str | None = None, overrides: list[str] | None = None,
                  seeds: list[int] | None = None, console=None, table_console=None) -> dict[str, Any]:
     from rich.console import Console

@@ -70,6 +70,15 @@ def prepare_data(cfg: DistillConfig) -> RunData:
     return RunData(manifest, split, labeled, unlabeled, test, data_spec(cfg, manifest))
 
 
+def is_synthetic(manifest) -> bool:
+    return (getattr(manifest, "meta", None) or {}).get("generator") == "edgekd.synthetic"
+
+
+def augments(cfg: DistillConfig, manifest) -> bool:
+    """data.augment, where None means on for real videos and off for the embedded synthetic set."""
+    return cfg.data.augment if cfg.data.augment is not None else not is_synthetic(manifest)
+
+
 def per_rank(global_batch: int, env: DistEnv, key: str) -> int:
     if global_batch % env.world_size:
         raise ConfigError(f"{key}={global_batch} is not divisible by the {env.world_size} processes",
@@ -108,7 +117,8 @@ class Streams:
 
         d, t = cfg.data, cfg.train
         # fixed_starts: clips at the uniformly spaced starts a teacher cache was built on
-        kw = dict(mode="train" if d.augment else "eval", clips_per_video=clips_per_video, backend=d.backend,
+        kw = dict(mode="train" if augments(cfg, data.manifest) else "eval", clips_per_video=clips_per_video,
+                  backend=d.backend,
                   sampling="uniform" if fixed_starts else None)
         self.cfg, self.env = cfg, env
         self.labeled = ClipDataset(data.labeled, data.spec, **kw)

@@ -98,9 +98,9 @@ def mix_teachers(p_inv: torch.Tensor, p_dist: torch.Tensor, s: torch.Tensor) -> 
 
 
 def timebalance_l2(student_logits: torch.Tensor, p_teacher: torch.Tensor) -> torch.Tensor:
-    """TB Eq. 8: L_unsup = (p_T - p_S)^2, summed over classes, averaged over clips.
-
-    Applied to every clip, labeled videos included (TB Supp. D.1, Fig. 6). p_S = softmax(student).
+    """TB Eq. 8: L_unsup = (p_T - p_S)^2, averaged over classes and clips (torch's MSELoss, as the
+    authors' code computes it). p_S = softmax(student logits); applied to every clip, labeled videos
+    included (TB Supp. D.1, Fig. 6).
     """
     p_s = student_logits.float().softmax(dim=-1)                     # (B, C)
-    return (p_teacher.detach().float() - p_s).pow(2).sum(dim=-1).mean()
+    return (p_teacher.detach().float() - p_s).pow(2).mean()

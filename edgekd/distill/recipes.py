@@ -118,6 +118,7 @@ class _FeatureStage(Recipe):
 
     roles = ("vl",)
     two_stage = True
+    _stage2_unlabeled = False  # stage 2 of feature+pseudo also reads unlabeled clips
 
     def projects(self, stage):
         return stage == 1
@@ -128,8 +129,6 @@ class _FeatureStage(Recipe):
 
     def uses_unlabeled(self, stage):
         return stage == 1 or self._stage2_unlabeled
-
-    _stage2_unlabeled = False
 
     def _feature(self, out, batch, teachers):
         emb = teachers.embed("vl", batch)                      # (B, Dt)

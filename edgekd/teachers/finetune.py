@@ -19,6 +19,7 @@ weights changed since the head was trained.
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -222,6 +223,8 @@ def finetune_teacher(teacher, labeled, data_spec: DataSpec, out_dir: str | Path,
     config = {"base": base, "base_fingerprint": base_fp, "mode": cfg.mode, "embed_dim": teacher.embed_dim,
               "num_classes": len(labeled.class_names), "class_names": list(labeled.class_names),
               "finetune": record}
+    if Path(base).exists():  # also where the base lies from here, so a folder tree moved as a whole still loads
+        config["base_relative"] = os.path.relpath(base, Path(out_dir).resolve())
     out = write_teacher_folder(out_dir, type=TYPE, config=config, state_dict=state, data_spec=data_spec,
                                metrics=metrics)
     teacher.source = str(Path(out).resolve())
@@ -233,15 +236,18 @@ def from_folder(folder: Path, meta: dict[str, Any], data_spec: DataSpec):
     from edgekd.teachers.loading import load_teacher
 
     cfg = meta["config"]
-    if str(cfg["base"]) == str(Path(folder).resolve()):
+    base = cfg["base"]
+    if not Path(base).exists() and cfg.get("base_relative") and (Path(folder) / cfg["base_relative"]).exists():
+        base = str((Path(folder) / cfg["base_relative"]).resolve())
+    if str(base) == str(Path(folder).resolve()):
         raise TeacherError(f"{folder} names itself as its base teacher", "re-run `edgekd teacher finetune`")
     try:
-        teacher = load_teacher(cfg["base"], data_spec, probe=False)
+        teacher = load_teacher(base, data_spec, probe=False)
     except TeacherError as e:
         raise TeacherError(f"the base teacher of {folder} cannot be loaded: {e.message}",
                            "restore the base teacher where it was, or fine-tune again") from e
     if cfg["mode"] == "linear" and teacher.fingerprint != cfg["base_fingerprint"]:
-        raise TeacherError(f"the base teacher {cfg['base']} changed since the head in {folder} was trained "
+        raise TeacherError(f"the base teacher {base} changed since the head in {folder} was trained "
                            f"(fingerprint {teacher.fingerprint} != {cfg['base_fingerprint']})",
                            "fine-tune again: `edgekd teacher finetune`")
     teacher.attach_head(nn.Linear(int(cfg["embed_dim"]), int(cfg["num_classes"])), int(cfg["num_classes"]))

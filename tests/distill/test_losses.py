@@ -63,9 +63,9 @@ def test_mix_teachers_eq7_and_clamp():
 
 
 def test_timebalance_l2_eq8():
-    # p_S = softmax([0, 0]) = [1/2, 1/2]; p_T = [1/4, 3/4]; (1/4)^2 + (1/4)^2 = 1/8 per clip
+    # p_S = softmax([0, 0]) = [1/2, 1/2]; p_T = [1/4, 3/4]; ((1/4)^2 + (1/4)^2) / 2 classes = 1/16
     loss = losses.timebalance_l2(torch.zeros(2, 2), torch.tensor([[0.25, 0.75], [0.25, 0.75]]))
-    assert loss.item() == pytest.approx(0.125)
+    assert loss.item() == pytest.approx(0.0625)
 
 
 def test_temporal_similarity_eq6_feeds_the_mix():

@@ -55,3 +55,16 @@ def test_refusals_are_one_red_line(vl_teacher, tiny_synth, tmp_path, capsys):
     assert "unknown key 'widht'" in err and "width" in err
     assert main(["teacher", "zeroshot", "open_clip:ViT-B-32:/nowhere/vit.pt", "--data", str(tiny_synth)]) != 0
     assert "no open_clip weights at /nowhere/vit.pt" in capsys.readouterr().err
+
+
+def test_ssl_pretrain_on_frame_differences(tiny_synth, tmp_path, capsys):
+    out = tmp_path / "inv"
+    assert main(["teacher", "pretrain", "--objective", "invariant", "--data", str(tiny_synth), "--out", str(out),
+                 "--labeled-per-class", "2", "--frames-in", "diff", "--epochs", "1", "--batch-size", "4",
+                 "--set", "clips=2", "--workers", "0"]) == 0
+    assert json.loads((out / "teacher.json").read_text())["config"]["frames_in"] == "diff"
+    assert "invariant teacher written" in capsys.readouterr().out
+    assert main(["teacher", "pretrain", "--objective", "distinctive", "--data", str(tiny_synth),
+                 "--out", str(tmp_path / "d"), "--labeled-per-class", "2", "--frames-in", "gray"]) != 0
+    err = capsys.readouterr().err
+    assert "frames_in 'gray'" in err and "rgb" in err and not (tmp_path / "d").exists()

@@ -88,3 +88,16 @@ def test_bad_input(base_spec, tiny_manifest, labeled, tmp_path):
 
     with pytest.raises(ConfigError, match="unknown fine-tuning mode"):
         finetune_teacher(teacher, labeled, spec, tmp_path / "b", mode="half", **FAST)
+
+
+def test_a_moved_teacher_tree_still_loads(tiny_manifest, labeled, tmp_path):
+    from edgekd.teachers.timebalance import build_ssl_teacher
+
+    spec = default_data_spec(tiny_manifest)
+    build_ssl_teacher("invariant", spec, backbone_kwargs={"width": 0.25}).save(tmp_path / "a" / "base")
+    folder = finetune_teacher(load_teacher(tmp_path / "a" / "base", spec), labeled, spec, tmp_path / "a" / "ft",
+                              epochs=2, **FAST)
+    x = torch.randn(1, *spec.input_shape()[1:])
+    before = load_teacher(folder, spec).logits(x)
+    (tmp_path / "a").rename(tmp_path / "b")                 # the absolute base path is gone now
+    torch.testing.assert_close(load_teacher(tmp_path / "b" / "ft", spec).logits(x), before)
