@@ -84,6 +84,13 @@ def run_ablation(fractions: list[float], recipes: list[str] | None = None, epoch
                 results["runs"].append({"recipe": recipe, "labeled": frac, "seed": seed, "run": str(run_dir),
                                         "top1": m["top1"], "best_top1": m["best_top1"], "epochs": m["epoch"],
                                         "seconds": round(time.perf_counter() - t0, 1)})
+    if any(r.startswith("timebalance") for r in recipes):
+        from edgekd.distill.teacher_targets import teacher_targets
+
+        console.rule("[bold]teacher targets: top-1 of what each recipe distils towards")
+        base = ([f"data.path={data}"] if data else []) + list(overrides or [])
+        results["targets"] = {str(f): teacher_targets(load_config(None, [f"data.labeled={f}"] + base),
+                                                      log=console.print) for f in fractions}
     results["seconds"] = round(time.perf_counter() - t_start, 1)
     results["table"] = _table(results)
     results["checks"] = _checks(results)
@@ -143,8 +150,36 @@ def markdown(results: dict[str, Any]) -> str:
     for c in results["checks"]:
         lines.append(f"| {c['claim']} | {c['labeled'] * 100:g}% | {'yes' if c['holds'] else '**no**'} | "
                      f"{100 * c['delta']:+.1f} |")
+    if results.get("targets"):
+        lines += ["", *_targets_markdown(results)]
     lines += ["", f"Total time {results['seconds'] / 60:.1f} min."]
     return "\n".join(lines) + "\n"
+
+
+TARGET_ROWS = (("vl", "VL teacher (pseudo, kd)"), ("timebalance-one", "p_I: invariant teacher (timebalance-one)"),
+               ("timebalance-avg", "(p_I + p_D) / 2 (timebalance-avg)"),
+               ("timebalance", "s p_I + (1 - s) p_D, Eq. 7 (timebalance)"), ("distinctive", "p_D: distinctive teacher"))
+
+
+def _targets_markdown(results: dict[str, Any]) -> list[str]:
+    """Top-1 of each recipe's distillation target on the test videos, and Eq. 6's s by temporal kind."""
+    fr = [str(f) for f in results["fractions"]]
+    t = results["targets"]
+    lines = ["Teacher targets: test top-1 (%) of what each recipe distils towards (edgekd.distill.teacher_targets).",
+             "", "| target | " + " | ".join(f"{float(f) * 100:g}% labels" for f in fr) + " |",
+             "|---|" + "---:|" * len(fr)]
+    for key, label in TARGET_ROWS:
+        if key in t[fr[0]]["groups"]["all"]:
+            lines.append(f"| {label} | " + " | ".join(f"{100 * t[f]['groups']['all'][key]:.1f}" for f in fr) + " |")
+    kinds = list(t[fr[0]]["groups"])
+    lines += ["", f"Eq. 6 score s (mean ± std over test videos, {t[fr[0]]['clips']} clips each) by temporal kind:", "",
+              "| kind | videos | " + " | ".join(f"s at {float(f) * 100:g}%" for f in fr) + " |",
+              "|---|---:|" + "---:|" * len(fr)]
+    for k in kinds:
+        g0 = t[fr[0]]["groups"][k]
+        lines.append(f"| {k} | {g0['videos']} | " + " | ".join(
+            f"{t[f]['groups'][k]['s_mean']:.3f} ± {t[f]['groups'][k]['s_std']:.3f}" for f in fr) + " |")
+    return lines
 
 
 def _print(results: dict[str, Any], console) -> None:
@@ -163,6 +198,16 @@ def _print(results: dict[str, Any], console) -> None:
             cells.append(f"{100 * c['mean']:.1f}%{d}")
         t.add_row(r, *cells)
     console.print(t)
+    if results.get("targets"):
+        fr = [str(f) for f in results["fractions"]]
+        tt = Table(title="teacher targets: test top-1 of what each recipe distils towards")
+        tt.add_column("target")
+        for f in fr:
+            tt.add_column(f"{float(f) * 100:g}% labels", justify="right")
+        for key, label in TARGET_ROWS:
+            if key in results["targets"][fr[0]]["groups"]["all"]:
+                tt.add_row(label, *(f"{100 * results['targets'][f]['groups']['all'][key]:.1f}%" for f in fr))
+        console.print(tt)
     bad = [c for c in results["checks"] if not c["holds"]]
     console.print(f"{len(results['checks']) - len(bad)}/{len(results['checks'])} of the papers' orderings hold"
                   + ("; not: " + "; ".join(f"{c['claim']} at {c['labeled'] * 100:g}%" for c in bad) if bad else ""))
