@@ -206,15 +206,21 @@ class TimeBalance(Recipe):
     def clips_per_video(self):
         return self.cfg.recipe.timebalance.clips
 
-    def teacher_target(self, batch: Batch, teachers) -> tuple[torch.Tensor, Stats]:
-        from edgekd.teachers.timebalance import temporal_similarity
+    @staticmethod
+    def scores(batch: Batch, teachers) -> torch.Tensor:
+        """s of Eq. 6 per video (B,), from both teachers' projections of its n clips (Eq. 5)."""
+        from edgekd.teachers.timebalance import projected, temporal_similarity
 
+        z = [projected(teachers.teachers[role], teachers.embed_clips(role, batch)[0])   # (B, n, d)
+             for role in ("invariant", "distinctive")]
+        return temporal_similarity(*z)
+
+    def teacher_target(self, batch: Batch, teachers) -> tuple[torch.Tensor, Stats]:
         # Eq. 6 on the n clips of each video, Eq. 7 on the clip the student sees (clip 0).
-        z_i, logit_i = teachers.embed_clips("invariant", batch)    # (B, n, D), (B, C)
-        z_d, logit_d = teachers.embed_clips("distinctive", batch)
-        s = temporal_similarity(z_i, z_d)                           # (B,)
-        p_t = losses.mix_teachers(logit_i.softmax(-1), logit_d.softmax(-1), s)
-        return p_t, {"s": float(s.float().mean())}
+        s = self.scores(batch, teachers)                                       # (B,)
+        p_i = teachers.embed_clips("invariant", batch)[1].softmax(-1)          # (B, C)
+        p_d = teachers.embed_clips("distinctive", batch)[1].softmax(-1)
+        return losses.mix_teachers(p_i, p_d, s), {"s": float(s.float().mean())}
 
     def losses(self, out, batch, teachers, stage):
         p_t, stats = self.teacher_target(batch, teachers)                 # (B, C) for every clip

@@ -23,7 +23,6 @@ from typing import Any
 import torch
 
 from edgekd.distill.recipes import Batch, build_recipe
-from edgekd.teachers.timebalance import temporal_similarity
 
 TARGETS = ("timebalance-one", "timebalance-avg", "timebalance")
 
@@ -58,9 +57,7 @@ def measure_targets(cfg, teachers, data, batch_size: int = 16) -> dict[str, Any]
         for name, recipe in recipes.items():
             p, _ = recipe.teacher_target(batch, teachers)                      # (B, C)
             hits[name].append(p.argmax(-1) == item["label"])
-        # the same embeddings the timebalance target used (memoised within the step)
-        s_all.append(temporal_similarity(teachers.embed_clips("invariant", batch)[0],
-                                         teachers.embed_clips("distinctive", batch)[0]))  # (B,)
+        s_all.append(recipes["timebalance"].scores(batch, teachers))          # (B,), memoised embeddings
         hits["distinctive"].append(teachers.logits("distinctive", batch).argmax(-1) == item["label"])
         if "vl" in teachers:
             hits["vl"].append(teachers.logits("vl", batch).argmax(-1) == item["label"])

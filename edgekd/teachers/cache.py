@@ -35,11 +35,11 @@ from edgekd.checkpoint import DataSpec
 from edgekd.errors import TeacherError
 from edgekd.io import write_json
 from edgekd.teachers.base import Teacher
-from edgekd.teachers.timebalance import atomic_folder, temporal_similarity
+from edgekd.teachers.timebalance import atomic_folder, projected, temporal_similarity
 from edgekd.teachers.vl_progress import progress_bar
 
 FORMAT = "edgekd-teacher-cache"
-VERSION = 1
+VERSION = 2  # 2: the stored Eq. 6 score is computed on the teachers' projections
 INDEX = "index.json"
 KINDS = ("embed", "logits", "temporal")
 SCORE = "timebalance.score"
@@ -336,7 +336,8 @@ def build_cache(teachers: Teacher | Mapping[str, Teacher], manifest, data_spec: 
                     if per_time is not None:
                         store(f"{name}.temporal", rows, per_time.reshape(B, K, *per_time.shape[1:]))
                 if scores:                                                  # Eq. 6 over the K clips
-                    store(SCORE, rows, temporal_similarity(emb["invariant"].cpu(), emb["distinctive"].cpu()))
+                    z = {k: projected(teachers[k], emb[k]).cpu() for k in ("invariant", "distinctive")}
+                    store(SCORE, rows, temporal_similarity(z["invariant"], z["distinctive"]))
                 for r, st in zip(rows, batch["starts"].reshape(B, -1).tolist()):
                     videos[r]["starts"], videos[r]["ok"] = [int(v) for v in st[:K]], True
                 advance(B)

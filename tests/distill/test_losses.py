@@ -84,3 +84,36 @@ def test_feature_mse_normalized_is_two_minus_two_cos():
     # a = [3, 4] -> [0.6, 0.8]; b = [1, 0]; cos = 0.6 -> 2 - 2 * 0.6 = 0.8
     loss = losses.feature_mse(torch.tensor([[3.0, 4.0]]), torch.tensor([[1.0, 0.0]]), normalize=True)
     assert loss.item() == pytest.approx(0.8)
+
+
+def test_timebalance_scores_compare_clips_in_projection_space():
+    """Eq. 5's z is the projection head's output (TB Sec. 3.1), not the backbone feature."""
+    from torch import nn
+
+    from edgekd.distill.recipes import Batch, TimeBalance
+    from edgekd.distill.teacher_bank import TeacherBank
+
+    class Teacher(nn.Module):  # the two clips' embeddings are [1, 0] and [1, 1]: cos = 0.707
+        num_classes, embed_dim = 2, 2
+
+        def __init__(self, projection):
+            super().__init__()
+            self.__dict__["projection"] = projection
+
+        def embed(self, x):
+            return torch.tensor([[1.0, 0.0], [1.0, 1.0]]).repeat(x.shape[0] // 2, 1)
+
+        def logits(self, x):
+            return torch.zeros(x.shape[0], 2)
+
+    swap_sign = nn.Linear(2, 2, bias=False)          # [a, b] -> [a, -b]: cos([1, 0], [1, -1]) = 0.707 ...
+    swap_sign.weight.data = torch.tensor([[1.0, 0.0], [0.0, -1.0]])
+    drop_first = nn.Linear(2, 2, bias=False)         # [a, b] -> [b, b]: ([0, 0], [1, 1]) cos = 0 ...
+    drop_first.weight.data = torch.tensor([[0.0, 1.0], [0.0, 1.0]])
+    bank = TeacherBank({"invariant": Teacher(swap_sign), "distinctive": Teacher(drop_first)})
+    batch = Batch(x=torch.zeros(1, 3, 2, 4, 4), labels=torch.zeros(0, dtype=torch.long),
+                  clips=torch.zeros(1, 2, 3, 2, 4, 4))
+    s = TimeBalance.scores(batch, bank)
+    assert s.item() == pytest.approx((2 * 0.5 ** 0.5 + 0.0) / 4, abs=1e-6)   # ... not (0.707 * 4) / 4
+    bank = TeacherBank({"invariant": Teacher(None), "distinctive": Teacher(None)})  # no head: embeddings
+    assert TimeBalance.scores(batch, bank).item() == pytest.approx(0.5 ** 0.5, abs=1e-6)

@@ -69,8 +69,8 @@ def test_round_trip_equals_live_teacher_outputs(built):
         assert one.shape == (len(ids), t.embed_dim) and one.dtype == torch.float32
         assert torch.allclose(one, emb.reshape(len(ids), K, -1)[:, 1], **tol)
     with torch.no_grad():
-        z = {n: t.embed(flat).reshape(len(ids), K, -1) for n, t in teachers.items()}
-    s = temporal_similarity(z["invariant"], z["distinctive"])  # Eq. 6 over the K cached clips
+        z = {n: t.projection.eval()(t.embed(flat)).reshape(len(ids), K, -1) for n, t in teachers.items()}
+    s = temporal_similarity(z["invariant"], z["distinctive"])  # Eqs. 5-6 on projections of the K cached clips
     assert torch.allclose(cache.scores(ids), s, atol=2e-3)
     assert cache.starts(ids[0]) == starts[0].tolist()
     stored = np.load(cache.path / "invariant.embed.npy", mmap_mode="r")
