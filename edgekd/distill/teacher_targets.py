@@ -81,14 +81,13 @@ def measure_targets(cfg, teachers, data, batch_size: int = 16) -> dict[str, Any]
 
 def teacher_targets(cfg, log=print) -> dict[str, Any]:
     """measure_targets with the run's teachers: teacher.invariant/.distinctive, and teacher.vl if set."""
+    from types import SimpleNamespace
+
     from edgekd.distill.config import NO_TEACHER
     from edgekd.distill.data import prepare_data
-    from edgekd.distill.teacher_bank import TeacherBank, load_teachers
+    from edgekd.distill.teacher_bank import load_teachers
 
     data = prepare_data(cfg)
-    names = ["timebalance"] + ([] if cfg.teacher.vl.strip().lower() in NO_TEACHER else ["pseudo"])
-    teachers: dict[str, Any] = {}
-    for name in names:
-        recipe = build_recipe(dataclasses.replace(cfg, recipe=dataclasses.replace(cfg.recipe, name=name)))
-        teachers.update(load_teachers(cfg, recipe, data.manifest, data.split, data.spec, log=log).teachers)
-    return measure_targets(cfg, TeacherBank(teachers), data)
+    roles = ("invariant", "distinctive") + (() if cfg.teacher.vl.strip().lower() in NO_TEACHER else ("vl",))
+    needs = SimpleNamespace(name="teacher targets", roles=roles, head_roles=roles)  # what load_teachers checks
+    return measure_targets(cfg, load_teachers(cfg, needs, data.manifest, data.split, data.spec, log=log), data)
