@@ -112,14 +112,14 @@ def register(app: typer.Typer) -> None:
         from edgekd.bench.api import bench as run_bench
         from edgekd.bench.profiles import load_profile
         from edgekd.bench.report import load_report
+        from edgekd.cli.distill import train_and_compare
         from edgekd.distill.config import load_config
-        from edgekd.distill.train import distill
         from edgekd.export.api import export_run
 
         prof = load_profile(profile)  # fail on a bad profile before training, not after
         cfg = load_config(config, list(set_ or []))
         console.out.rule("[bold]1/3 distill")
-        run_dir = distill(cfg, console=console.out)
+        run_dir = train_and_compare(cfg, log=console.out)  # and the supervised baseline, unless run.baseline=false
         console.out.rule("[bold]2/3 export")
         export_dir = export_run(run_dir, profile=prof, trt=trt)
         console.out.rule("[bold]3/3 bench")

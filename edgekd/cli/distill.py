@@ -43,10 +43,7 @@ def distill_cmd(
     stop_after: Optional[int] = typer.Option(None, "--stop-after", help="Train only this many epochs now; continue with --resume."),
 ) -> None:
     """Distil teachers into a small student on few labels (default: the embedded synthetic data)."""
-    import time
-
     from edgekd.distill.config import load_config, resume_config
-    from edgekd.distill.train import distill
 
     overrides = _flag_overrides(recipe=recipe, student=student, data=data, labeled=labeled, epochs=epochs,
                                 name=name, device=device, workers=workers, seed=seed, baseline=baseline,
@@ -57,19 +54,30 @@ def distill_cmd(
         cfg, run_dir = resume_config(resume, overrides)
     else:
         cfg, run_dir = load_config(config, overrides), None
+    train_and_compare(cfg, resume=run_dir, stop_after=stop_after, log=console.err)
+
+
+def train_and_compare(cfg, resume=None, stop_after: Optional[int] = None, log=None) -> Path:
+    """Train `cfg`'s run and, when run.baseline is set, the supervised baseline on the same labels and
+    budget; print both side by side. Returns the main run's folder."""
+    import dataclasses
+    import time
+
+    from edgekd.distill.train import distill
+
+    log = log or console.err
     t0 = time.perf_counter()
-    main_run = distill(cfg, resume=run_dir, stop_after=stop_after, console=console.err)
+    main_run = distill(cfg, resume=resume, stop_after=stop_after, console=log)
     rows = [(main_run, time.perf_counter() - t0)]
     if cfg.run.baseline and cfg.recipe.name != "supervised" and resume is None and stop_after is None:
-        import dataclasses
-
         base = dataclasses.replace(
             cfg, recipe=dataclasses.replace(cfg.recipe, name="supervised"),
             run=dataclasses.replace(cfg.run, baseline=False, name=f"{cfg.run.name}-baseline" if cfg.run.name else None))
-        console.err.print("\n[bold]supervised baseline[/bold] on the same labels, same budget")
+        log.print("\n[bold]supervised baseline[/bold] on the same labels, same budget")
         t1 = time.perf_counter()
-        rows.append((distill(base, console=console.err), time.perf_counter() - t1))
+        rows.append((distill(base, console=log), time.perf_counter() - t1))
     _print_comparison(rows)
+    return main_run
 
 
 def _print_comparison(rows: list[tuple[Path, float]]) -> None:

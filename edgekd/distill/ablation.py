@@ -21,7 +21,7 @@ from edgekd.distill.config import load_config
 from edgekd.distill.recipes import RECIPES
 from edgekd.io import write_json, write_text_atomic
 
-EPOCHS = 10  # per run: 16 runs (8 recipes x 2 fractions) fit in ~15 min on a quiet 2-core CPU
+EPOCHS = 10  # per run: 16 runs (8 recipes x 2 fractions) take about 20 min on 2 CPU cores
 
 ORDER = ("supervised", "feature", "pseudo", "feature+pseudo", "kd", "timebalance-one", "timebalance-avg",
          "timebalance")

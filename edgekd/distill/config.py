@@ -101,7 +101,7 @@ class TimeBalanceLoss:
 
 @dataclass
 class RecipeConfig:
-    name: str = "pseudo"  # best on the synthetic set at 10% labels (docs/ablation.md); RECIPES.names()
+    name: str = "feature+pseudo"  # the VL paper's method; best on the synthetic set at 5% and 10% (docs/ablation.md)
     stage1_epochs: int | None = None  # two-stage recipes: feature-distillation epochs (None = half)
     feature: FeatureLoss = field(default_factory=FeatureLoss)
     pseudo: PseudoLoss = field(default_factory=PseudoLoss)

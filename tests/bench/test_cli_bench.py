@@ -37,7 +37,9 @@ def test_pipeline_chains_distill_export_bench(run_copy, monkeypatch, capsys):
     code = main(["pipeline", "-p", "x86-cpu", "-n", "2", "-b", "1", "--eval-limit", "2"])
     text = capsys.readouterr().out
     assert code == 0, text
-    assert [c[0] for c in calls] == ["distill", "export"] and calls[1][2].name == "x86-cpu"
+    assert [c[0] for c in calls] == ["distill", "distill", "export"] and calls[2][2].name == "x86-cpu"
+    assert calls[0][1].recipe.name == "feature+pseudo" and calls[1][1].recipe.name == "supervised"  # the baseline
+    assert "test top-1 (single centre clip per video)" in text   # the side-by-side table
     assert "report:" in text and "verdict:" in text and (run_copy / "bench" / "report.md").is_file()
 
 
