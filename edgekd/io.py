@@ -43,6 +43,15 @@ def write_json(path: str | Path, data: Any) -> None:
     write_text_atomic(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
 
 
+def read_json(path: str | Path, error: type[Exception], hint: str) -> Any:
+    """Parse a JSON file; a syntax error becomes `error("PATH:LINE: invalid JSON: ...", hint)`."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise error(f"{path}:{e.lineno}: invalid JSON: {e.msg}", hint) from e
+
+
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:

@@ -19,6 +19,7 @@ from typing import Any
 
 from edgekd.checkpoint import DataSpec
 from edgekd.errors import BenchError
+from edgekd.io import read_json
 
 ONNX_NAMES = {"fp32": "student.onnx", "fp16": "student.fp16.onnx", "int8": "student.int8.onnx"}
 
@@ -95,10 +96,7 @@ def resolve(path: str | Path) -> Target:
     if export_dir is not None:
         art = export_dir / "artifact.json"
         if art.is_file():
-            try:
-                manifest = json.loads(art.read_text())
-            except json.JSONDecodeError as e:
-                raise BenchError(f"{art}: invalid JSON ({e})", "re-run `edgekd export --force`") from e
+            manifest = read_json(art, BenchError, "re-run `edgekd export --force`")
         elif not any(export_dir.glob("*.onnx")):
             raise BenchError(f"{export_dir} holds no artifact.json, ONNX file or checkpoint.pt",
                              "run `edgekd export RUN` first, or pass the run folder")

@@ -9,13 +9,12 @@ Latency on the profile's hardware is either MEASURED (bench ran on that device) 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from edgekd.errors import BenchError
-from edgekd.io import write_json, write_text_atomic
+from edgekd.io import read_json, write_json, write_text_atomic
 
 MARKERS = {"fp32": "o", "fp16": "s", "int8": "^"}
 
@@ -293,10 +292,7 @@ def load_report(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     for cand in (path, path / "report.json", path / "bench" / "report.json"):
         if cand.is_file():
-            try:
-                return json.loads(cand.read_text())
-            except json.JSONDecodeError as e:
-                raise BenchError(f"{cand}: not valid JSON ({e})", "re-run `edgekd bench` to rewrite it") from e
+            return read_json(cand, BenchError, "re-run `edgekd bench` to rewrite it")
     raise BenchError(f"no report.json at {path}", "run `edgekd bench` on it first")
 
 

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from edgekd.errors import DataError
+from edgekd.io import read_json
 
 VIDEO_EXTS = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg", ".flv", ".wmv")
 MANIFEST_FORMAT = "edgekd-manifest"
@@ -157,10 +158,7 @@ class Manifest:
             path = path / "manifest.json"
         if not path.is_file():
             raise DataError(f"no manifest at {path}", "pass a manifest.json written by edgekd")
-        try:
-            data = json.loads(path.read_text())
-        except json.JSONDecodeError as e:
-            raise DataError(f"{path}:{e.lineno}: invalid JSON: {e.msg}", "fix or regenerate the manifest") from e
+        data = read_json(path, DataError, "fix or regenerate the manifest")
         if not isinstance(data, dict) or data.get("format") != MANIFEST_FORMAT:
             raise DataError(f"{path} is not an edgekd manifest (no \"format\": \"{MANIFEST_FORMAT}\")",
                             "write one with `edgekd data synth` or Manifest.save()")

@@ -147,13 +147,15 @@ class Feature(_FeatureStage):
         return {"ce": self._ce(out, batch)}, {}
 
 
-def _pseudo(cfg, out: StudentOut, batch: Batch, teachers) -> tuple[Terms, Stats]:
-    nl = batch.n_labeled
+def _ce_and_pseudo(recipe: Recipe, out: StudentOut, batch: Batch, teachers) -> tuple[Terms, Stats]:
+    """CE on the labeled clips + VL Eq. 3 on the unlabeled ones the VL teacher is confident about."""
+    terms, nl = {"ce": recipe._ce(out, batch)}, batch.n_labeled
     if out.logits.shape[0] == nl:  # no unlabeled clips this step
-        return {}, {}
+        return terms, {}
+    p = recipe.cfg.recipe.pseudo
     t_logits = teachers.logits("vl", batch, start=nl)         # (Bu, C)
-    loss, keep = losses.pseudo_label_ce(out.logits[nl:], t_logits, cfg.recipe.pseudo.threshold)
-    return {"pseudo": cfg.recipe.pseudo.weight * loss}, {"keep": float(keep)}
+    loss, keep = losses.pseudo_label_ce(out.logits[nl:], t_logits, p.threshold)
+    return {**terms, "pseudo": p.weight * loss}, {"keep": float(keep)}
 
 
 @RECIPES.register("pseudo")
@@ -164,8 +166,7 @@ class Pseudo(Recipe):
     head_roles = ("vl",)
 
     def losses(self, out, batch, teachers, stage):
-        terms, stats = _pseudo(self.cfg, out, batch, teachers)
-        return {"ce": self._ce(out, batch), **terms}, stats
+        return _ce_and_pseudo(self, out, batch, teachers)
 
 
 @RECIPES.register("feature+pseudo")
@@ -178,8 +179,7 @@ class FeaturePseudo(_FeatureStage):
     def losses(self, out, batch, teachers, stage):
         if stage == 1:
             return self._feature(out, batch, teachers)
-        terms, stats = _pseudo(self.cfg, out, batch, teachers)
-        return {"ce": self._ce(out, batch), **terms}, stats
+        return _ce_and_pseudo(self, out, batch, teachers)
 
 
 @RECIPES.register("kd")

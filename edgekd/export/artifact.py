@@ -20,13 +20,13 @@ a TensorRT entry is either a built engine or the build manifest with the reason 
 
 from __future__ import annotations
 
-import json
 import platform
 import time
 from pathlib import Path
 from typing import Any
 
 from edgekd.errors import ExportError
+from edgekd.io import read_json
 
 ARTIFACT_FILE = "artifact.json"
 ARTIFACT_FORMAT = "edgekd-export"
@@ -66,10 +66,7 @@ def load_artifact(export_dir: str | Path) -> dict[str, Any]:
     path = Path(export_dir) / ARTIFACT_FILE
     if not path.is_file():
         raise ExportError(f"no {ARTIFACT_FILE} in {export_dir}", "run `edgekd export RUN` first")
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise ExportError(f"{path}: invalid JSON at line {e.lineno}", "re-export with --force") from e
+    data = read_json(path, ExportError, "re-export with --force")
     if data.get("kind") != ARTIFACT_FORMAT:
         raise ExportError(f"{path} was not written by edgekd export", "re-export with --force")
     return data

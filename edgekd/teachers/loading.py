@@ -29,14 +29,13 @@ module under edgekd.teachers, so a teacher.json cannot make edgekd import arbitr
 from __future__ import annotations
 
 import importlib
-import json
 from pathlib import Path
 from typing import Any
 
 from edgekd import __version__
 from edgekd.checkpoint import DataSpec
 from edgekd.errors import TeacherError
-from edgekd.io import atomic_path, sha256_file, write_json
+from edgekd.io import atomic_path, read_json, sha256_file, write_json
 
 FOLDER_FORMAT = "edgekd-teacher"
 FOLDER_VERSION = 1
@@ -96,14 +95,10 @@ def read_teacher_meta(folder: str | Path) -> tuple[Path, dict[str, Any]]:
     if folder.name == META_FILE:
         folder = folder.parent
     meta_path = folder / META_FILE
-    try:
-        meta = json.loads(meta_path.read_text())
-    except FileNotFoundError as e:
+    if not meta_path.is_file():
         raise TeacherError(f"{folder} is not a teacher folder (no {META_FILE})",
-                           "pass a folder written by `edgekd teacher pretrain` or `edgekd teacher finetune`") from e
-    except json.JSONDecodeError as e:
-        raise TeacherError(f"{meta_path}:{e.lineno}: invalid JSON: {e.msg}",
-                           "the file is damaged; re-create the teacher") from e
+                           "pass a folder written by `edgekd teacher pretrain` or `edgekd teacher finetune`")
+    meta = read_json(meta_path, TeacherError, "the file is damaged; re-create the teacher")
     if not isinstance(meta, dict) or meta.get("format") != FOLDER_FORMAT:
         raise TeacherError(f"{meta_path} is not an edgekd teacher description",
                            "pass a folder written by `edgekd teacher pretrain` or `edgekd teacher finetune`")

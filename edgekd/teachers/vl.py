@@ -27,6 +27,7 @@ import torch.nn.functional as F
 
 from edgekd.checkpoint import DataSpec
 from edgekd.errors import TeacherError
+from edgekd.io import read_json
 from edgekd.registry import did_you_mean
 from edgekd.teachers.text import DEFAULT_TEMPLATES, prepare_offline, render_prompts
 from edgekd.teachers.vl_base import (OPENAI_CLIP_MEAN, OPENAI_CLIP_STD, FramewiseVLTeacher,
@@ -99,10 +100,7 @@ def _open_clip_arch(open_clip, model: str) -> str:
         if not path.is_file():
             raise TeacherError(f"open_clip model config {path} does not exist",
                                "pass a built-in architecture name (e.g. ViT-B-32) or an existing config .json")
-        try:
-            cfg = json.loads(path.read_text())
-        except json.JSONDecodeError as e:
-            raise TeacherError(f"{path}: invalid JSON at line {e.lineno}: {e.msg}", "fix the config file") from e
+        cfg = read_json(path, TeacherError, "fix the config file")
         if "model_cfg" in cfg:
             raise TeacherError(f"{path} is an open_clip_config.json (hub layout)",
                                "pass the folder that holds it and the weights as the teacher instead")
@@ -309,10 +307,7 @@ def hf_model_type(folder: str | Path) -> str | None:
     cfg = Path(folder) / "config.json"
     if not cfg.is_file():
         return None
-    try:
-        return str(json.loads(cfg.read_text()).get("model_type"))
-    except json.JSONDecodeError as e:
-        raise TeacherError(f"{cfg}: invalid JSON at line {e.lineno}: {e.msg}", "fix or replace config.json") from e
+    return str(read_json(cfg, TeacherError, "fix or replace config.json").get("model_type"))
 
 
 def load_hf_dir(folder: str | Path, data_spec: DataSpec, **opts) -> VisionLanguageTeacher:
