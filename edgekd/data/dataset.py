@@ -26,11 +26,12 @@ from torch.utils.data import DataLoader, Dataset
 from edgekd.checkpoint import DataSpec
 from edgekd.data.decode import BACKENDS, probe_cached, read_frames
 from edgekd.data.manifest import DataWarning, Manifest
-from edgekd.data.sampling import clip_indices, random_starts, three_crops, uniform_starts
+from edgekd.data.sampling import clip_indices, random_starts, three_crops, uniform_starts, window_starts
 from edgekd.data.transforms import AugmentConfig, crop, eval_transform, normalize, to_tchw, train_transform
 from edgekd.errors import ConfigError, VideoDecodeError
 
 MODES = ("train", "eval", "multiview")
+SAMPLINGS = ("random", "uniform", "window", "center-window")  # edgekd.data.sampling
 DEFAULT_VIEWS = (5, 3)  # K clips x 3 crops for the multi-view test protocol
 
 
@@ -46,8 +47,8 @@ class ClipDataset(Dataset):
             raise ConfigError(f"clips_per_video={clips_per_video}, num_views={num_views} are invalid",
                               "clips_per_video >= 1; num_views = (K >= 1, 1 or 3 crops)")
         self.sampling = sampling or ("random" if mode == "train" else "uniform")
-        if self.sampling not in ("random", "uniform"):
-            raise ConfigError(f"unknown clip sampling {sampling!r}", "choose 'random' or 'uniform'")
+        if self.sampling not in SAMPLINGS:
+            raise ConfigError(f"unknown clip sampling {sampling!r}", "choose one of " + ", ".join(SAMPLINGS))
         self.manifest, self.spec, self.mode, self.backend = manifest, spec, mode, backend
         self.entries = manifest.entries
         self.clips_per_video = clips_per_video
@@ -71,9 +72,12 @@ class ClipDataset(Dataset):
         spec = self.spec
         info = probe_cached(entry.path)
         n = self.num_views[0] if self.mode == "multiview" else self.clips_per_video
-        if self.sampling == "random":
+        if self.sampling in ("random", "window"):
             rng = np.random.default_rng(int(torch.randint(0, 2**62, ()).item()))  # follows the worker's torch seed
-            starts = random_starts(info.num_frames, spec.frames, spec.frame_stride, n, rng)
+            draw = random_starts if self.sampling == "random" else window_starts
+            starts = draw(info.num_frames, spec.frames, spec.frame_stride, n, rng)
+        elif self.sampling == "center-window":
+            starts = window_starts(info.num_frames, spec.frames, spec.frame_stride, n)
         else:
             starts = uniform_starts(info.num_frames, spec.frames, spec.frame_stride, n)
         idx = clip_indices(starts, spec.frames, spec.frame_stride, info.num_frames)  # (n, T)

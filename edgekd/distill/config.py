@@ -96,7 +96,13 @@ class TimeBalanceLoss:
     # paper gives no value; the authors' code uses 100 on unlabeled and 50 on labeled clips.
     weight: float = 100.0
     labeled_weight: float | None = None  # w on labeled clips' L2; None = weight / 2 (authors' code)
-    clips: int = 2  # n clips per video for the temporal similarity score (Eqs. 5-6; the paper uses 4)
+    clips: int = 4  # n clips per video for the temporal similarity score (Eqs. 5-6; Sec. 4.4: n = 4)
+    # "authors": wired as the authors' released code runs it: s once per video from n back-to-back
+    # centre clips before training (kept for every epoch), no clamp on s, the student run separately on
+    # labeled and unlabeled clips, the embedded teachers pretrained with their clips, losses and
+    # augmentation. "paper": s from the step's training clips, clamped to [0, 1], one student pass over
+    # [labeled | unlabeled], teachers with the equations read literally. docs/recipes.md has the list.
+    fidelity: str = "authors"
 
 
 @dataclass
@@ -221,6 +227,12 @@ def validate(cfg: DistillConfig) -> None:
               "use a softmax confidence in [0, 1], e.g. 0.2 (UCF101) or 0.4 (HMDB51)")
     if r.kd.temperature <= 0:
         _fail("recipe.kd.temperature", f"must be > 0, got {r.kd.temperature}", "Hinton KD uses T in 1..20, e.g. 4")
+    from edgekd.teachers.timebalance import FIDELITIES
+
+    if r.timebalance.fidelity not in FIDELITIES:
+        from edgekd.registry import did_you_mean
+        _fail("recipe.timebalance.fidelity", f"unknown value {r.timebalance.fidelity!r}",
+              did_you_mean(r.timebalance.fidelity, list(FIDELITIES)))
     if r.timebalance.clips < 2:
         _fail("recipe.timebalance.clips", f"Eq. 6 needs n >= 2 clips per video, got {r.timebalance.clips}",
               "use 2 or more (the paper uses n = 4)")

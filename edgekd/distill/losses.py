@@ -85,16 +85,16 @@ def hinton_kd(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temper
     return T * T * kl.mean()
 
 
-def mix_teachers(p_inv: torch.Tensor, p_dist: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+def mix_teachers(p_inv: torch.Tensor, p_dist: torch.Tensor, s: torch.Tensor, clamp: bool = True) -> torch.Tensor:
     """TB Eq. 7: p_T = s * p_I + (1 - s) * p_D, per video.
 
     p_inv, p_dist: (B, C) probabilities of the invariant and distinctive teachers; s: (B,) temporal
-    similarity scores from Eq. 6 (edgekd.teachers.timebalance.temporal_similarity). s is clamped to
-    [0, 1] so p_T stays a probability vector (edgekd.teachers.timebalance.blend).
+    similarity scores from Eq. 6 (edgekd.teachers.timebalance.temporal_similarity). clamp: s limited
+    to [0, 1] so p_T stays a probability vector; the authors do not (edgekd.teachers.timebalance.blend).
     """
     from edgekd.teachers.timebalance import blend
 
-    return blend(p_inv.float(), p_dist.float(), s.float())
+    return blend(p_inv.float(), p_dist.float(), s.float(), clamp)
 
 
 def timebalance_l2(student_logits: torch.Tensor, p_teacher: torch.Tensor) -> torch.Tensor:

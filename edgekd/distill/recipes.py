@@ -1,8 +1,10 @@
 """Recipes: which loss terms a run optimizes, on which clips, from which teachers.
 
 Every training step sees one labeled batch and (when the recipe uses it) one unlabeled batch. The
-student runs once on the concatenation  x = [labeled clips | unlabeled clips]  (B = Bl + Bu); a
-recipe turns the student outputs and the frozen teachers' outputs into named, weighted loss terms.
+student runs once on the concatenation  x = [labeled clips | unlabeled clips]  (B = Bl + Bu), or, for
+a recipe with `separate_passes`, once on each part (own BatchNorm batch statistics, as the TimeBalance
+authors run it); a recipe turns the student outputs and the frozen teachers' outputs into named,
+weighted loss terms.
 
     supervised       CE on labeled clips (the baseline every report compares against)
     feature          stage 1: VL Eq. 1 feature MSE on all clips, labels unused; stage 2: CE
@@ -75,6 +77,13 @@ class Recipe:
 
     def clips_per_video(self) -> int:
         return 1
+
+    def separate_passes(self) -> bool:
+        """Run the student on the labeled and the unlabeled clips in two passes, not one."""
+        return False
+
+    def prepare(self, data, teachers: "TeacherBank", cfg: "DistillConfig", log=print) -> None:
+        """Once before the first step, with the run's data (RunData) and teachers. Nothing by default."""
 
     def uses_unlabeled(self, stage: int) -> bool:
         return True
@@ -202,25 +211,52 @@ class TimeBalance(Recipe):
     summary = "CE + w * L2(p_S, s*p_I + (1-s)*p_D) on all clips, s from Eq. 6 (TimeBalance)"
     roles = ("invariant", "distinctive")
     head_roles = ("invariant", "distinctive")
+    s_by_video: dict[str, float] | None = None  # "authors": s fixed per video before training (prepare)
+
+    @property
+    def authors(self) -> bool:
+        return self.cfg.recipe.timebalance.fidelity == "authors"
 
     def clips_per_video(self):
-        return self.cfg.recipe.timebalance.clips
+        # "authors": the student sees one clip and s is read per video; "paper": s from the step's n clips
+        return 1 if self.authors else self.cfg.recipe.timebalance.clips
 
-    @staticmethod
-    def scores(batch: Batch, teachers) -> torch.Tensor:
-        """s of Eq. 6 per video (B,), from both teachers' projections of its n clips (Eq. 5)."""
+    def separate_passes(self):
+        return self.authors
+
+    def prepare(self, data, teachers, cfg, log=print):
+        """"authors": s of every training video once (Alg. 1 line 16), from n back-to-back clips."""
+        if not self.authors:
+            return
+        from edgekd.distill.timebalance_scores import video_scores
+
+        videos = [m for m in (data.labeled, data.unlabeled) if len(m.entries)]
+        self.s_by_video = video_scores(teachers.teachers["invariant"], teachers.teachers["distinctive"], videos,
+                                       data.spec, cfg.recipe.timebalance.clips, backend=cfg.data.backend,
+                                       workers=cfg.data.workers)
+        s = torch.tensor(list(self.s_by_video.values()))
+        log(f"TimeBalance s (Eq. 6) fixed for {len(s)} videos from {cfg.recipe.timebalance.clips} back-to-back "
+            f"clips each: mean {s.mean():.3f}, min {s.min():.3f}, max {s.max():.3f}")
+
+    def scores(self, batch: Batch, teachers) -> torch.Tensor:
+        """s of Eq. 6 per video (B,): the fixed per-video score when prepared ("authors"), otherwise from
+        both teachers' projections (Eq. 5) of the batch's n clips per video."""
         from edgekd.teachers.timebalance import projected, temporal_similarity
 
+        if self.s_by_video is not None and batch.video_ids:
+            from edgekd.distill.timebalance_scores import lookup
+
+            return lookup(self.s_by_video, batch.video_ids).to(batch.x.device)
         z = [projected(teachers.teachers[role], teachers.embed_clips(role, batch)[0])   # (B, n, d)
              for role in ("invariant", "distinctive")]
         return temporal_similarity(*z)
 
     def teacher_target(self, batch: Batch, teachers) -> tuple[torch.Tensor, Stats]:
-        # Eq. 6 on the n clips of each video, Eq. 7 on the clip the student sees (clip 0).
+        # Eq. 6 on the n clips of each video (or the fixed s), Eq. 7 on the clip the student sees (clip 0).
         s = self.scores(batch, teachers)                                       # (B,)
         p_i = teachers.embed_clips("invariant", batch)[1].softmax(-1)          # (B, C)
         p_d = teachers.embed_clips("distinctive", batch)[1].softmax(-1)
-        return losses.mix_teachers(p_i, p_d, s), {"s": float(s.float().mean())}
+        return losses.mix_teachers(p_i, p_d, s, clamp=not self.authors), {"s": float(s.float().mean())}
 
     def losses(self, out, batch, teachers, stage):
         p_t, stats = self.teacher_target(batch, teachers)                 # (B, C) for every clip
@@ -240,6 +276,9 @@ class TimeBalanceAvg(TimeBalance):
     def clips_per_video(self):
         return 1
 
+    def prepare(self, data, teachers, cfg, log=print):
+        """No s to compute."""
+
     def teacher_target(self, batch, teachers):
         p_i = teachers.logits("invariant", batch).softmax(-1)
         p_d = teachers.logits("distinctive", batch).softmax(-1)
@@ -255,6 +294,9 @@ class TimeBalanceOne(TimeBalance):
 
     def clips_per_video(self):
         return 1
+
+    def prepare(self, data, teachers, cfg, log=print):
+        """No s to compute."""
 
     def teacher_target(self, batch, teachers):
         return teachers.logits("invariant", batch).softmax(-1), {}

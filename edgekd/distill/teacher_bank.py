@@ -139,10 +139,11 @@ def load_teachers(cfg, recipe: "Recipe", manifest, split, spec: "DataSpec",
         if spec_str not in by_spec:
             if spec_str.startswith(EMBEDDED):
                 if embedded is None:
-                    from edgekd.teachers.embedded import default_teachers
+                    from edgekd.teachers.embedded import EmbeddedConfig, default_teachers
 
                     log("[dim]loading embedded teachers (built and cached on first use)...[/dim]")
-                    embedded = default_teachers(manifest, split, spec)
+                    built = EmbeddedConfig(ssl_fidelity=cfg.recipe.timebalance.fidelity)  # SSL pair wired alike
+                    embedded = default_teachers(manifest, split, spec, config=built)
                 key = spec_str[len(EMBEDDED):]
                 if key not in embedded:
                     raise ConfigError(f"teacher.{role}: unknown embedded teacher {spec_str!r}",

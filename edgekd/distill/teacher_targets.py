@@ -45,6 +45,12 @@ def measure_targets(cfg, teachers, data, batch_size: int = 16) -> dict[str, Any]
     recipes = _targets(cfg)
     n = cfg.recipe.timebalance.clips
     test = ClipDataset(data.test, data.spec, mode="eval", clips_per_video=n, backend=cfg.data.backend)
+    if cfg.recipe.timebalance.fidelity == "authors":                           # s as training reads it
+        from edgekd.distill.timebalance_scores import video_scores
+
+        recipes["timebalance"].s_by_video = video_scores(
+            teachers.teachers["invariant"], teachers.teachers["distinctive"], [data.test], data.spec, n,
+            backend=cfg.data.backend, workers=cfg.data.workers)
     loader = make_loader(test, batch_size=batch_size, shuffle=False, num_workers=cfg.data.workers)
     kinds_of = (data.manifest.meta or {}).get("temporal_kind", {})
     names = list(data.spec.class_names)
@@ -52,7 +58,8 @@ def measure_targets(cfg, teachers, data, batch_size: int = 16) -> dict[str, Any]
     s_all, labels = [], []
     for item in loader:
         clips = item["video"]                                                  # (B, n, 3, T, H, W)
-        batch = Batch(x=clips[:, 0], labels=item["label"][:0], clips=clips)    # no labeled part
+        ids = [data.test.entries[i].video_id for i in item["index"].tolist()]
+        batch = Batch(x=clips[:, 0], labels=item["label"][:0], clips=clips, video_ids=ids)  # no labeled part
         teachers.new_step()
         for name, recipe in recipes.items():
             p, _ = recipe.teacher_target(batch, teachers)                      # (B, C)

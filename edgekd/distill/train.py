@@ -51,8 +51,13 @@ class DistillModel(nn.Module):
         self.student = student
         self.projector = projector
 
-    def forward(self, x: torch.Tensor, project: bool = False) -> tuple:
-        f = self.student.forward_features(x)                 # (B, Ds)
+    def forward(self, x: torch.Tensor, project: bool = False, split: int | None = None) -> tuple:
+        """split: run the student on x[:split] and x[split:] in two passes (each BatchNorm normalizes
+        each part with its own batch statistics), else on all of x at once."""
+        if split is not None and 0 < split < x.shape[0]:
+            f = torch.cat([self.student.forward_features(x[:split]), self.student.forward_features(x[split:])])
+        else:
+            f = self.student.forward_features(x)             # (B, Ds)
         logits = self.student.forward_head(f)                # (B, C)
         p = self.projector(f) if project and self.projector is not None else None  # (B, Dt)
         return f, logits, p
@@ -90,6 +95,7 @@ def _distill(cfg: DistillConfig, env: dist.DistEnv, device: torch.device, given_
         data = prepare_data(cfg)
         bank = load_teachers(cfg, recipe, data.manifest, data.split, data.spec, given_teachers, log)
     bank.to(device)
+    recipe.prepare(data, bank, cfg, log)  # e.g. TimeBalance's fixed per-video s, before the student exists
 
     # Seed after the teachers: a teacher-cache hit or miss must not change the student's init.
     _seed_all(t.seed)
@@ -264,7 +270,8 @@ def _train_step(ddp, recipe: Recipe, bank: TeacherBank, streams: Streams, lab, u
         sync = contextlib.nullcontext() if (part == accum - 1 or ddp is model) else ddp.no_sync()
         with sync:
             with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
-                f, logits, proj = ddp(batch.x, project=recipe.projects(stage))
+                f, logits, proj = ddp(batch.x, project=recipe.projects(stage),
+                                      split=batch.n_labeled if recipe.separate_passes() else None)
                 bank.new_step()
                 terms, stats = recipe.losses(StudentOut(f, logits, proj), batch, bank, stage)
                 loss = sum(terms.values())

@@ -54,13 +54,14 @@ class EmbeddedConfig:
     ssl_backbone: str = "tiny3d"
     ssl_width: float = 0.5
     ssl_frames_in: str = "diff"                 # temporal gradients: appearance cancels, motion remains
+    ssl_fidelity: str = "authors"               # SSL wiring: "authors" (their code) or "paper" (timebalance.FIDELITIES)
     ssl_epochs: int = 10
     ssl_batch_size: int = 32                    # the negatives of L_I are the other videos of the batch
     ssl_clips: int = 4                          # n clips per video (TimeBalance uses 4)
     ssl_frame_stride: int = 1                   # n consecutive clips tile the video, as in the paper
     ssl_warmup_epochs: int = 1
-    ssl_jitter: float = 0.8                     # strong colour augmentation: colour is no shortcut
-    ssl_grayscale_p: float = 0.5
+    ssl_jitter: float = 0.8                     # "paper" only: strong colour augmentation, colour is no shortcut
+    ssl_grayscale_p: float = 0.5                # ("authors" draws the authors' augmentation instead)
     ssl_finetune_mode: str = "linear"           # "full" overfits 2 labeled videos per class (measured)
     ssl_finetune_epochs: int = 0                # 0 = finetune's default for the mode
     ssl_finetune_lr: float = 0.0
@@ -74,7 +75,10 @@ class EmbeddedConfig:
                                                     **self.vl))
         for key in ("num_workers", "max_bank_mb"):           # how, not what: no effect on the teacher
             vl.pop(key, None)
-        return {"version": VERSION, **dataclasses.asdict(self), "vl": vl}
+        mine = dataclasses.asdict(self)
+        if mine["ssl_fidelity"] == "paper":                   # the wiring before the switch existed:
+            del mine["ssl_fidelity"]                          # its folders keep their names
+        return {"version": VERSION, **mine, "vl": vl}
 
     def key(self, spec: DataSpec) -> str:
         """Fingerprint of the recipe and the clips it trains on (the dataset's default DataSpec)."""
@@ -208,7 +212,7 @@ def build_teachers(manifest, split, folder: Path, config: EmbeddedConfig, *, pro
                          backbone_kwargs={"width": config.ssl_width}, epochs=config.ssl_epochs,
                          batch_size=config.ssl_batch_size, clips=config.ssl_clips,
                          warmup_epochs=config.ssl_warmup_epochs, frames_in=config.ssl_frames_in,
-                         jitter=config.ssl_jitter,
+                         fidelity=config.ssl_fidelity, jitter=config.ssl_jitter,
                          grayscale_p=config.ssl_grayscale_p, seed=config.seed, force=True, progress=progress)
         return make
 

@@ -95,3 +95,37 @@ def distinctive_loss(z: torch.Tensor, z_twin: torch.Tensor, global_slices: torch
                      tau: float = DEFAULT_TAU) -> torch.Tensor:
     """L_D = L_D1 (Eq. 3) + L_D2 (supplement D.2), the temporally-distinctive teacher's objective."""
     return distinctive_pooled_loss(z, z_twin, tau) + distinctive_unpooled_loss(z, global_slices, tau)
+
+
+# -- the objectives as the authors train them (fidelity "authors"; notes on their pretraining.py) ----
+
+LD2_AUTHORS_WEIGHT = 16.0  # their L_D2 is a sum over 4 clips (4x ours) and over 4 view pairs: 4 * 4
+
+
+def authors_invariant_loss(z_views: torch.Tensor, z_long: torch.Tensor, tau: float = DEFAULT_TAU) -> torch.Tensor:
+    """L_I as the authors train it: Eq. 1 over 2n views plus Eq. 1 over the long clip's two views.
+
+    z_views: (B, 2n, d) projections of the n clips of each video under two augmentations; every two
+    views of a video are positives (two augmentations of one clip included), other videos negatives.
+    z_long: (B, 2, d) two augmentations of the long clip spanning the same window.
+    The authors sum their pairwise NT-Xent over the 2n(2n-1) ordered view pairs and divide by n;
+    ours averages over pairs, so the clip term weighs 2(2n-1) against 1 for the long clip (14 : 1
+    at n = 4).
+    """
+    n = z_views.shape[1] // 2
+    return 2 * (2 * n - 1) * invariant_loss(z_views, tau) + invariant_loss(z_long, tau)
+
+
+def authors_distinctive_loss(z: torch.Tensor, z_twin: torch.Tensor, slices: torch.Tensor,
+                             tau: float = DEFAULT_TAU) -> torch.Tensor:
+    """L_D as the authors train it: B * L_D1 (Eq. 3) + 16 * L_D2 averaged over 4 view pairs.
+
+    z, z_twin: (B, n, d) projections of the n clips under two augmentations; slices: (2, B, n, d)
+    projections of the n temporal slices of the long clip under two augmentations. L_D2 (supp. D.2)
+    pairs each clip view with each long-clip view (4 pairs). The authors SUM L_D1 over the videos of
+    a batch (a per-video NT-Xent) where we average, hence the factor B (40 : 16 at their batch of 40).
+    """
+    B = z.shape[0]
+    ld2 = torch.stack([distinctive_unpooled_loss(clip_view, slices[b], tau)
+                       for clip_view in (z, z_twin) for b in range(2)]).mean()
+    return B * distinctive_pooled_loss(z, z_twin, tau) + LD2_AUTHORS_WEIGHT * ld2

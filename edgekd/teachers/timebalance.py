@@ -38,11 +38,17 @@ from edgekd.checkpoint import DataSpec
 from edgekd.errors import ConfigError, TeacherError
 from edgekd.teachers.checkpoint_teacher import BackboneTeacher
 from edgekd.teachers.embedded_vl import temporal_gradient
-from edgekd.teachers.losses import DEFAULT_TAU, distinctive_loss, invariant_loss
+from edgekd.teachers.losses import (DEFAULT_TAU, authors_distinctive_loss, authors_invariant_loss,
+                                    distinctive_loss, invariant_loss)
+from edgekd.teachers.ssl_augment import authors_augment, resized_crop
 from edgekd.teachers.vl_progress import progress_bar
 
 OBJECTIVES = ("invariant", "distinctive")
 FRAME_INPUTS = ("rgb", "diff")
+# How TimeBalance is wired (recipe.timebalance.fidelity, EmbeddedConfig.ssl_fidelity):
+#   "authors"  as the authors' released code runs it (docs/recipes.md lists the differences)
+#   "paper"    the equations read literally, where the paper leaves the wiring open
+FIDELITIES = ("authors", "paper")
 TYPE = "ssl-timebalance"
 LOADER = "edgekd.teachers.timebalance:from_folder"
 
@@ -256,13 +262,14 @@ def temporal_similarity(z_inv: torch.Tensor, z_dist: torch.Tensor) -> torch.Tens
     return total / (2 * n * (n - 1))
 
 
-def blend(p_inv: torch.Tensor, p_dist: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+def blend(p_inv: torch.Tensor, p_dist: torch.Tensor, s: torch.Tensor, clamp: bool = True) -> torch.Tensor:
     """Eq. 7: p_T = s * p_I + (1 - s) * p_D per video. p: (B, C) or (B, n, C); s: (B,).
 
-    s is clamped to [0, 1] so the target stays a convex combination (cosines of the post-ReLU
-    features of the paper's backbones are >= 0 anyway).
+    clamp=True limits s to [0, 1] so the target stays a convex combination. s averages cosines of
+    projection-head outputs, which end in a BatchNorm and can be negative; the authors do not clamp
+    (clamp=False), so an s below 0 pushes the target past p_D, away from p_I.
     """
-    s = s.clamp(0, 1).to(p_inv.dtype).reshape(-1, *([1] * (p_inv.dim() - 1)))
+    s = (s.clamp(0, 1) if clamp else s).to(p_inv.dtype).reshape(-1, *([1] * (p_inv.dim() - 1)))
     return s * p_inv + (1 - s) * p_dist
 
 
@@ -277,18 +284,11 @@ def augment(x: torch.Tensor, hflip: bool, generator: torch.Generator | None = No
     x: (N, 3, T, H, W) normalized clips -> same shape. Vectorized (one affine grid per clip), so it
     costs little next to the network; the twins of L_D1 (Eq. 3) are two calls on the same clips.
     """
-    N, C, T, H, W = x.shape
+    N = x.shape[0]
     dev = x.device
     rand = lambda *s: torch.rand(*s, generator=generator).to(dev)  # noqa: E731
     side = (scale[0] + (scale[1] - scale[0]) * rand(N)).sqrt()     # crop side as a fraction of the frame
-    tx, ty = (2 * rand(N) - 1) * (1 - side), (2 * rand(N) - 1) * (1 - side)
-    flip = torch.where(rand(N) < 0.5, -1.0, 1.0) if hflip else torch.ones(N, device=dev)
-    theta = torch.zeros(N, 2, 3, device=dev)
-    theta[:, 0, 0], theta[:, 0, 2] = side * flip, tx
-    theta[:, 1, 1], theta[:, 1, 2] = side, ty
-    grid = F.affine_grid(theta, (N, C * T, H, W), align_corners=False)
-    out = F.grid_sample(x.reshape(N, C * T, H, W), grid, mode="bilinear", padding_mode="reflection",
-                        align_corners=False).reshape(N, C, T, H, W)
+    out = resized_crop(x, side, hflip, generator)
     luma = out.mean(dim=1, keepdim=True)
     saturation = (1 + jitter * (2 * rand(N) - 1)).view(N, 1, 1, 1, 1)
     saturation = torch.where((rand(N) < grayscale_p).view(N, 1, 1, 1, 1), 0.0, saturation)  # grayscale
@@ -302,25 +302,27 @@ def augment(x: torch.Tensor, hflip: bool, generator: torch.Generator | None = No
 class _MemoryClips:
     """The unlabeled videos decoded once into memory; each epoch draws n clips per video from them.
 
-    Clip starts follow the data layer's random sampling (edgekd.data.sampling: one random start in each
-    of n equal segments, sorted in time), as ClipDataset(mode="train", clips_per_video=n) does, but
-    without decoding every video again each epoch: contrastive pretraining runs many epochs.
+    Clip starts follow the data layer's sampling (edgekd.data.sampling), as ClipDataset(mode="train",
+    clips_per_video=n, sampling=...) does: "random" = one random start in each of n equal segments,
+    sorted in time; "window" = n back-to-back clips in one random window (the authors'). Videos are not
+    decoded again each epoch: contrastive pretraining runs many epochs.
     """
 
-    def __init__(self, videos, spec: DataSpec, quiet: bool):
+    def __init__(self, videos, spec: DataSpec, quiet: bool, sampling: str = "random"):
         from edgekd.teachers.vl_clipbank import ClipBank
 
-        self.bank, self.spec = ClipBank(videos, spec, quiet=quiet), spec
+        self.bank, self.spec, self.sampling = ClipBank(videos, spec, quiet=quiet), spec, sampling
 
     def __len__(self) -> int:
         return len(self.bank)
 
     def _clips(self, k: int, n: int, gen: torch.Generator) -> torch.Tensor:
-        from edgekd.data.sampling import clip_indices, random_starts
+        from edgekd.data.sampling import clip_indices, random_starts, window_starts
 
         spec, video = self.spec, self.bank.videos[k]                 # uint8 (frames, H, W, 3)
         rng = np.random.default_rng(int(torch.randint(0, 2**62, (), generator=gen)))
-        starts = random_starts(len(video), spec.frames, spec.frame_stride, n, rng)
+        draw = window_starts if self.sampling == "window" else random_starts
+        starts = draw(len(video), spec.frames, spec.frame_stride, n, rng)
         idx = torch.from_numpy(clip_indices(starts, spec.frames, spec.frame_stride, len(video)))
         frames = video[idx]                                          # (n, T, H, W, 3)
         h, w = frames.shape[2:4]
@@ -338,11 +340,12 @@ class _MemoryClips:
 class _StreamedClips:
     """Datasets too large to hold: ClipDataset(clips_per_video=n) with random starts, decoded each epoch."""
 
-    def __init__(self, videos, spec: DataSpec, n: int, batch_size: int, num_workers: int, seed: int):
+    def __init__(self, videos, spec: DataSpec, n: int, batch_size: int, num_workers: int, seed: int,
+                 sampling: str = "random"):
         from edgekd.data.dataset import ClipDataset, make_loader
 
         # centre crop only: `augment` crops and jitters the batch (far cheaper than per-frame transforms)
-        self.dataset = ClipDataset(videos, spec, mode="eval", sampling="random", clips_per_video=n)
+        self.dataset = ClipDataset(videos, spec, mode="eval", sampling=sampling, clips_per_video=n)
         self.loader = make_loader(self.dataset, batch_size, shuffle=True, num_workers=num_workers,
                                   drop_last=True, seed=seed)
 
@@ -398,6 +401,25 @@ def _objective_loss(objective: str, backbone: nn.Module, proj: ProjectionHead, c
     return distinctive_loss(z[0], z[1], proj(slices), tau)
 
 
+def _authors_objective_loss(objective: str, backbone: nn.Module, proj: ProjectionHead, clips: torch.Tensor,
+                            aug, stride: int, tau: float) -> torch.Tensor:
+    """L_I or L_D wired as the authors train them (edgekd.teachers.losses.authors_*), on (B, n, 3, T, H, W)
+    back-to-back clips: two augmentations of every clip and two of the long clip over their window.
+    `aug`: clips (N, 3, T, H, W) -> one random augmentation each."""
+    B, n = clips.shape[:2]
+    flat = clips.flatten(0, 1)                                              # (B*n, 3, T, H, W)
+    long = make_global_clip(clips, stride)                                  # (B, 3, T', H, W)
+    if objective == "invariant":
+        views = proj(backbone.forward_features(torch.cat([aug(flat), aug(flat)])))  # (2*B*n, d)
+        views = views.reshape(2, B, n, -1).transpose(0, 1).reshape(B, 2 * n, -1)  # (B, 2n, d)
+        z_long = proj(backbone.forward_features(torch.cat([aug(long), aug(long)])))
+        return authors_invariant_loss(views, z_long.reshape(2, B, -1).transpose(0, 1), tau)
+    z = proj(backbone.forward_features(torch.cat([aug(flat), aug(flat)]))).reshape(2, B, n, -1)
+    steps = backbone.forward_temporal(torch.cat([aug(long), aug(long)]))   # (2B, T', D)
+    slices = F.adaptive_avg_pool1d(steps.transpose(1, 2), n).transpose(1, 2)  # (2B, n, D)
+    return authors_distinctive_loss(z[0], z[1], proj(slices).reshape(2, B, n, -1), tau)
+
+
 def _unlabeled(manifest, split) -> Any:
     """The split's unlabeled training videos (labels hidden) as a Manifest."""
     if isinstance(split, (str, Path)):
@@ -417,7 +439,8 @@ def pretrain_ssl(objective: Objective, manifest, split, data_spec: DataSpec, out
                  backbone: str = "tiny3d", backbone_kwargs: dict[str, Any] | None = None,
                  epochs: int = 30, batch_size: int = 16, lr: float = 1e-3, warmup_epochs: int = 10,
                  clips: int = 4, tau: float = DEFAULT_TAU, patience: int = 5, seed: int = 0,
-                 frames_in: str = "rgb", jitter: float | None = None, grayscale_p: float | None = None,
+                 frames_in: str = "rgb", fidelity: str = "paper", jitter: float | None = None,
+                 grayscale_p: float | None = None,
                  data: str = "auto", max_memory_mb: float = 2048, num_workers: int = 2, device: str = "cpu",
                  force: bool = False, progress: bool = True) -> Path:
     """Self-supervised pretraining of one TimeBalance teacher on the split's unlabeled videos.
@@ -429,7 +452,11 @@ def pretrain_ssl(objective: Objective, manifest, split, data_spec: DataSpec, out
     samples clips from memory, "stream" decodes clips every epoch (ClipDataset), "auto" picks memory
     when the estimate fits `max_memory_mb`. `jitter`/`grayscale_p` override the dataset's colour
     augmentation strength (AugmentConfig). `frames_in="diff"` feeds the backbone temporal gradients
-    instead of frames (SSLBackbone). Writes the teacher folder `out_dir` and returns it; an
+    instead of frames (SSLBackbone). `fidelity="authors"` wires it as the authors' code does: n
+    back-to-back clips in one random window, the long clip over that window, two augmentations of
+    every clip and of the long clip (their augmentation, edgekd.teachers.ssl_augment; `jitter` and
+    `grayscale_p` then do not apply), and their loss weights (edgekd.teachers.losses.authors_*).
+    "paper" samples one clip per segment of the video and reads the equations literally. Writes the teacher folder `out_dir` and returns it; an
     existing folder is replaced only with `force=True`.
     """
     from edgekd.data.transforms import AugmentConfig
@@ -446,6 +473,10 @@ def pretrain_ssl(objective: Objective, manifest, split, data_spec: DataSpec, out
                           f"(got {clips}, {epochs}, {batch_size})", "raise the value named")
     if data not in ("auto", "memory", "stream"):
         raise ConfigError(f"unknown data mode {data!r}", "choose auto, memory or stream")
+    if fidelity not in FIDELITIES:
+        from edgekd.registry import did_you_mean
+        raise ConfigError(f"unknown TimeBalance fidelity {fidelity!r}", did_you_mean(fidelity, list(FIDELITIES)))
+    sampling = "window" if fidelity == "authors" else "random"
 
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
@@ -453,17 +484,19 @@ def pretrain_ssl(objective: Objective, manifest, split, data_spec: DataSpec, out
     batch_size = min(batch_size, len(videos.entries))
     aug = AugmentConfig.for_manifest(manifest.defaults)              # hflip off where direction is the label
     if data == "memory" or (data == "auto" and ClipBank.estimate_mb(videos, data_spec) <= max_memory_mb):
-        source = _MemoryClips(videos, data_spec, quiet=not progress)
+        source = _MemoryClips(videos, data_spec, quiet=not progress, sampling=sampling)
     else:
-        source = _StreamedClips(videos, data_spec, clips, batch_size, num_workers, seed)
+        source = _StreamedClips(videos, data_spec, clips, batch_size, num_workers, seed, sampling)
     teacher = build_ssl_teacher(objective, data_spec, backbone, backbone_kwargs, frames_in=frames_in)
     net, proj = teacher.backbone.to(device), teacher.projection.to(device)
-    stride = global_stride(net, clips, data_spec.frames, data_spec.size) if objective == "distinctive" else 1
+    stride = global_stride(net, clips, data_spec.frames, data_spec.size) \
+        if objective == "distinctive" or fidelity == "authors" else 1
     steps_per_epoch = max(1, len(source) // batch_size)
     warmup_steps = max(1, min(warmup_epochs, max(1, epochs // 2)) * steps_per_epoch)
     views = dict(hflip=aug.hflip, scale=tuple(aug.crop_scale), jitter=aug.jitter if jitter is None else jitter,
                  grayscale_p=aug.grayscale_p if grayscale_p is None else grayscale_p)
 
+    authors_aug = lambda c: authors_augment(c, data_spec.mean, data_spec.std, aug.hflip, gen)  # noqa: E731
     params = list(net.parameters()) + list(proj.parameters())
     opt = torch.optim.Adam(params, lr=lr, betas=(0.9, 0.999))
     plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=0.5, patience=patience)
@@ -484,7 +517,10 @@ def pretrain_ssl(objective: Objective, manifest, split, data_spec: DataSpec, out
                 if step < warmup_steps:
                     for g in opt.param_groups:
                         g["lr"] = lr * (step + 1) / warmup_steps
-                loss = _objective_loss(objective, net, proj, x, views, stride, tau, gen)
+                if fidelity == "authors":
+                    loss = _authors_objective_loss(objective, net, proj, x, authors_aug, stride, tau)
+                else:
+                    loss = _objective_loss(objective, net, proj, x, views, stride, tau, gen)
                 if not torch.isfinite(loss):
                     from edgekd.errors import TrainingDiverged
                     raise TrainingDiverged(f"{objective} pretraining loss became {loss.item()} at epoch {epoch + 1}",
@@ -500,7 +536,9 @@ def pretrain_ssl(objective: Objective, manifest, split, data_spec: DataSpec, out
 
     teacher.cpu().freeze()
     proj.cpu()
-    pretrain = {"frames_in": frames_in, "epochs": epochs, "batch_size": batch_size, "lr": lr, "warmup_epochs": warmup_epochs,
+    if fidelity == "authors":
+        views = {"authors": True, "hflip": aug.hflip}
+    pretrain = {"frames_in": frames_in, "fidelity": fidelity, "epochs": epochs, "batch_size": batch_size, "lr": lr, "warmup_epochs": warmup_epochs,
                 "clips": clips, "tau": tau, "seed": seed, "dataset": manifest.fingerprint(),
                 "augment": {k: list(v) if isinstance(v, tuple) else v for k, v in views.items()}}
     metrics = {"pretrain_seconds": round(time.perf_counter() - start, 1), "unlabeled_videos": len(source),

@@ -83,3 +83,18 @@ def test_normalize_values():
 @pytest.mark.parametrize("ratio, size, expected", [(1.15, 112, 129), (1.0, 64, 64), (0.5, 64, 64)])
 def test_decode_size(ratio, size, expected):
     assert AugmentConfig(short_side_ratio=ratio).decode_size(size) == expected
+
+
+def test_window_starts_are_back_to_back_clips_in_one_window():
+    from edgekd.data.sampling import window_starts
+
+    # 40 frames, clips of 4 at stride 2: clips start 8 apart; the window spans 3 * 8 + 7 = 31 frames,
+    # so it can start at 0..9 and the centred one starts at 4.
+    assert window_starts(40, frames=4, stride=2, n=4).tolist() == [4, 12, 20, 28]
+    idx = clip_indices(window_starts(40, 4, 2, 4), 4, 2, 40)
+    assert idx.ravel().tolist() == list(range(4, 36, 2))          # together: one clip over the window
+    rng = np.random.default_rng(0)
+    firsts = {int(window_starts(40, 4, 2, 4, rng)[0]) for _ in range(300)}
+    assert firsts == set(range(10))                                # every window that fits, no other
+    assert window_starts(64, 16, 1, 4).tolist() == [0, 16, 32, 48]  # the authors' 4 x 16 in 64 frames
+    assert window_starts(20, 8, 1, 4).tolist() == [0, 8, 16, 24]   # too short: from frame 0, clamped later
