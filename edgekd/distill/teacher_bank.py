@@ -127,6 +127,8 @@ def load_teachers(cfg, recipe: "Recipe", manifest, split, spec: "DataSpec",
     teachers: dict[str, Teacher] = {}
     by_spec: dict[str, Teacher] = {}
     embedded: dict[str, Teacher] | None = None
+    wanted = tuple(dict.fromkeys(getattr(cfg.teacher, r)[len(EMBEDDED):] for r in recipe.roles
+                                 if not (given and r in given) and getattr(cfg.teacher, r).startswith(EMBEDDED)))
     for role in recipe.roles:
         if given and role in given:
             teachers[role] = given[role]
@@ -138,16 +140,16 @@ def load_teachers(cfg, recipe: "Recipe", manifest, split, spec: "DataSpec",
                               "(or a teacher checkpoint), or use --recipe supervised")
         if spec_str not in by_spec:
             if spec_str.startswith(EMBEDDED):
-                if embedded is None:
-                    from edgekd.teachers.embedded import EmbeddedConfig, default_teachers
+                from edgekd.teachers.embedded import NAMES, EmbeddedConfig, default_teachers
 
+                key = spec_str[len(EMBEDDED):]
+                if key not in NAMES:
+                    raise ConfigError(f"teacher.{role}: unknown embedded teacher {spec_str!r}",
+                                      "choose " + ", ".join(EMBEDDED + k for k in sorted(NAMES)))
+                if embedded is None:
                     log("[dim]loading embedded teachers (built and cached on first use)...[/dim]")
                     built = EmbeddedConfig(ssl_fidelity=cfg.recipe.timebalance.fidelity)  # SSL pair wired alike
-                    embedded = default_teachers(manifest, split, spec, config=built)
-                key = spec_str[len(EMBEDDED):]
-                if key not in embedded:
-                    raise ConfigError(f"teacher.{role}: unknown embedded teacher {spec_str!r}",
-                                      "choose " + ", ".join(EMBEDDED + k for k in sorted(embedded)))
+                    embedded = default_teachers(manifest, split, spec, config=built, names=wanted)
                 by_spec[spec_str] = embedded[key]
             else:
                 from edgekd.teachers import load_teacher

@@ -20,9 +20,10 @@ while on frame differences the same objectives learn motion features.
         vl/  invariant/  distinctive/                                      fine-tuned on the labeled split
         build.json                                                         timings and test accuracies
 
-Every teacher folder is built in a temporary folder and renamed into place; build.json is written
-last and marks the set complete. A lock file serialises concurrent first uses; an interrupted build
-resumes from the folders it finished.
+Only the teachers a caller asks for are built (a TimeBalance run needs no VL teacher). Every teacher
+folder is built in a temporary folder and renamed into place, and a fine-tuned folder with its
+teacher.json is a finished teacher; build.json is written once all three are there. A lock file
+serialises concurrent first uses; an interrupted build resumes from the folders it finished.
 """
 
 from __future__ import annotations
@@ -114,8 +115,9 @@ def teachers_folder(manifest, split, config: EmbeddedConfig | None = None) -> Pa
 
 
 def default_teachers(manifest, split=None, data_spec: DataSpec | None = None, *, progress: bool = True,
-                     config: EmbeddedConfig | None = None) -> dict[str, Any]:
-    """{"vl", "invariant", "distinctive"} teachers for `manifest`, fine-tuned on the split's labeled videos.
+                     config: EmbeddedConfig | None = None, names=NAMES) -> dict[str, Any]:
+    """The `names` teachers (of "vl", "invariant", "distinctive") for `manifest`, fine-tuned on the
+    split's labeled videos.
 
     Built on first use (see the module docstring), then loaded from $EDGEKD_HOME. `data_spec` is the
     run's input (the teachers resize and re-normalize its batches); None = the dataset's default.
@@ -123,25 +125,31 @@ def default_teachers(manifest, split=None, data_spec: DataSpec | None = None, *,
     from edgekd.data.manifest import default_data_spec
     from edgekd.teachers.loading import load_teacher
 
+    for name in names:
+        _check_name(name)
     config = config or EmbeddedConfig()
     split = resolve_split(manifest, split)
     folder = teachers_folder(manifest, split, config)
-    if not (folder / BUILD_FILE).is_file():
+    done = lambda: all((folder / n / "teacher.json").is_file() for n in names)  # noqa: E731
+    if not done():
         folder.parent.mkdir(parents=True, exist_ok=True)
         with _locked(folder.parent / f".{folder.name}.lock"):
-            if not (folder / BUILD_FILE).is_file():          # another process may have finished meanwhile
-                build_teachers(manifest, split, folder, config, progress=progress)
+            if not done():                                    # another process may have finished meanwhile
+                build_teachers(manifest, split, folder, config, progress=progress, names=names)
     spec = data_spec or default_data_spec(manifest)
-    return {name: load_teacher(folder / name, spec, probe=False) for name in NAMES}
+    return {name: load_teacher(folder / name, spec, probe=False) for name in names}
 
 
-def load_embedded(name: str, manifest, split=None, data_spec: DataSpec | None = None, **kwargs):
-    """The teacher of an "embedded:<name>" spec."""
+def _check_name(name: str) -> None:
     if name not in NAMES:
         from edgekd.registry import did_you_mean
 
         raise TeacherError(f"unknown embedded teacher {name!r}", did_you_mean(name, list(NAMES)))
-    return default_teachers(manifest, split, data_spec, **kwargs)[name]
+
+
+def load_embedded(name: str, manifest, split=None, data_spec: DataSpec | None = None, **kwargs):
+    """The teacher of an "embedded:<name>" spec."""
+    return default_teachers(manifest, split, data_spec, names=(name,), **kwargs)[name]
 
 
 # -- building ---------------------------------------------------------------------------------------
@@ -177,8 +185,10 @@ def _step(folder: Path, make, log, what: str, seconds: dict[str, float], key: st
     return folder
 
 
-def build_teachers(manifest, split, folder: Path, config: EmbeddedConfig, *, progress: bool = True) -> dict:
-    """Pretrain and fine-tune the three teachers into `folder`; returns the build record (build.json)."""
+def build_teachers(manifest, split, folder: Path, config: EmbeddedConfig, *, progress: bool = True,
+                   names=NAMES) -> dict:
+    """Pretrain and fine-tune the `names` teachers into `folder`; returns the build record, written to
+    build.json once all three teachers are in the folder."""
     import torch
 
     from edgekd.cli.console import err
@@ -227,16 +237,18 @@ def build_teachers(manifest, split, folder: Path, config: EmbeddedConfig, *, pro
 
     makers = {"vl": vl, "invariant": ssl("invariant"), "distinctive": ssl("distinctive")}
     record: dict[str, Any] = {"test_top1": {}}
-    for name in NAMES:
+    for name in names:
         base = _step(folder / f"{name}-pretrained", makers[name], log, f"{name}: pretrain", seconds,
                      f"{name}_pretrain")
-        tuned = _step(folder / name, finetune(base, name), log, f"{name}: fine-tune on {len(labeled)} labeled videos",
-                      seconds, f"{name}_finetune")
-        metrics = json.loads((tuned / "teacher.json").read_text()).get("metrics", {})
-        record["test_top1"][name] = metrics.get("test", {}).get("top1")
-        if name == "vl":
-            vl_metrics = json.loads((base / "teacher.json").read_text()).get("metrics", {})
-            record["vl_zeroshot_top1"] = vl_metrics.get("zeroshot", {}).get("top1")
+        _step(folder / name, finetune(base, name), log, f"{name}: fine-tune on {len(labeled)} labeled videos",
+              seconds, f"{name}_finetune")
+    for name in NAMES:                                  # every teacher in the folder, this call's or earlier
+        if (folder / name / "teacher.json").is_file():
+            metrics = json.loads((folder / name / "teacher.json").read_text()).get("metrics", {})
+            record["test_top1"][name] = metrics.get("test", {}).get("top1")
+    if (folder / "vl-pretrained" / "teacher.json").is_file():
+        vl_metrics = json.loads((folder / "vl-pretrained" / "teacher.json").read_text()).get("metrics", {})
+        record["vl_zeroshot_top1"] = vl_metrics.get("zeroshot", {}).get("top1")
 
     record.update({
         "version": VERSION, "dataset": manifest.fingerprint(), "split": split_fingerprint(split),
@@ -245,7 +257,8 @@ def build_teachers(manifest, split, folder: Path, config: EmbeddedConfig, *, pro
         "seconds": seconds, "total_seconds": round(time.perf_counter() - t_start, 1),
         "torch_threads": torch.get_num_threads(),
     })
-    write_json(folder / BUILD_FILE, record)                     # last: marks the set complete
+    if all((folder / n / "teacher.json").is_file() for n in NAMES):
+        write_json(folder / BUILD_FILE, record)                 # last: marks the set complete
     top1 = ", ".join(f"{k} {v:.1%}" for k, v in record["test_top1"].items() if v is not None)
     log(f"embedded teachers ready in {record['total_seconds']:.0f} s (fine-tuned test top-1: {top1 or 'n/a'})")
     return record

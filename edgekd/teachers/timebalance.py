@@ -439,7 +439,7 @@ def pretrain_ssl(objective: Objective, manifest, split, data_spec: DataSpec, out
                  backbone: str = "tiny3d", backbone_kwargs: dict[str, Any] | None = None,
                  epochs: int = 30, batch_size: int = 16, lr: float = 1e-3, warmup_epochs: int = 10,
                  clips: int = 4, tau: float = DEFAULT_TAU, patience: int = 5, seed: int = 0,
-                 frames_in: str = "rgb", fidelity: str = "paper", jitter: float | None = None,
+                 frames_in: str = "rgb", fidelity: str = "authors", jitter: float | None = None,
                  grayscale_p: float | None = None,
                  data: str = "auto", max_memory_mb: float = 2048, num_workers: int = 2, device: str = "cpu",
                  force: bool = False, progress: bool = True) -> Path:

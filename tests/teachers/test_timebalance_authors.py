@@ -80,9 +80,14 @@ def test_authors_augment_is_one_draw_per_clip():
 
 
 @pytest.mark.parametrize("objective", ["invariant", "distinctive"])
-def test_authors_pretraining_runs_and_records_its_wiring(tiny_manifest, tmp_path, objective):
+def test_authors_pretraining_runs_and_records_its_wiring(tiny_manifest, tmp_path, objective, monkeypatch):
     import json
 
+    from edgekd.data import sampling
+
+    windows = []
+    real = sampling.window_starts
+    monkeypatch.setattr(sampling, "window_starts", lambda *a, **k: windows.append(a) or real(*a, **k))
     spec = default_data_spec(tiny_manifest)
     split = make_split(tiny_manifest, labeled_per_class=1)
     out = pretrain_ssl(objective, tiny_manifest, split, spec, tmp_path / objective, epochs=1, batch_size=8,
@@ -92,3 +97,5 @@ def test_authors_pretraining_runs_and_records_its_wiring(tiny_manifest, tmp_path
     assert meta["config"]["pretrain"]["fidelity"] == "authors"
     assert meta["config"]["pretrain"]["augment"] == {"authors": True, "hflip": False}
     assert all(math.isfinite(v) for v in meta["metrics"]["loss_per_epoch"])
+    # every video's 4 clips came from one window at the clip's stride (16 videos: 2 batches of 8)
+    assert len(windows) == 16 and {(w[1], w[2], w[3]) for w in windows} == {(spec.frames, spec.frame_stride, 4)}
