@@ -6,7 +6,7 @@ import io
 
 from rich.console import Console
 
-from edgekd.report import PlainBar, Reporter, format_duration
+from edgekd.report import FoldingConsole, PlainBar, Reporter, format_duration
 
 
 def _pipe(width: int = 40) -> tuple[Console, io.StringIO]:
@@ -50,3 +50,19 @@ def test_plain_bar_prints_count_rate_and_eta_every_interval():
 
 def test_format_duration():
     assert (format_duration(7), format_duration(65), format_duration(3909)) == ("0:07", "1:05", "1:05:09")
+
+
+def test_tables_fold_long_names_instead_of_cutting_them():
+    from rich.table import Table
+
+    buf = io.StringIO()
+    console = FoldingConsole(file=buf, width=30, soft_wrap=True, force_terminal=False)
+    name = "teachers/invariant-0123456789abcdef"
+    table = Table()
+    table.add_column("teacher")
+    table.add_column("top-1", justify="right")
+    table.add_row(name, "27.8%")
+    console.print(table)
+    text = buf.getvalue()
+    assert "…" not in text
+    assert "".join(line.strip("│ ").split("│")[0].strip() for line in text.splitlines()[3:-1]) == name
