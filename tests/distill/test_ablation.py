@@ -60,7 +60,7 @@ def test_teacher_targets_are_the_recipes_targets(overrides, tiny_teachers):
     kinds = data.manifest.meta["temporal_kind"]
     assert set(groups) == {"all", *(kinds[c] for c in data.spec.class_names)}
     assert sum(g["videos"] for k, g in groups.items() if k != "all") == len(data.test)
-    assert 0.0 <= groups["all"]["s_mean"] <= 1.0
+    assert -1.0 <= groups["all"]["s_mean"] <= 1.0                      # a mean of cosines (unclamped)
     # recomputed by hand: the invariant teacher's own top-1 on the first of the n uniform clips
     from edgekd.data.dataset import ClipDataset
 

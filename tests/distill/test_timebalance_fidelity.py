@@ -56,7 +56,8 @@ def test_separate_passes_keep_batchnorm_statistics_apart(tiny_spec):
 
 
 def _trace_run(overrides, tiny_teachers, monkeypatch, fidelity):
-    """Train 2 epochs with augmented clips; record every step's s per video and the student's batch sizes."""
+    """Train 2 epochs with augmented clips at stride 2; record every step's s per video and the student's
+    batch sizes."""
     from edgekd.distill import timebalance_scores
     from edgekd.students.tiny3d import Tiny3D
 
@@ -86,6 +87,7 @@ def _trace_run(overrides, tiny_teachers, monkeypatch, fidelity):
     monkeypatch.setattr(timebalance_scores, "video_scores", spy_video_scores)
     cfg = load_config(None, overrides + ["recipe.name=timebalance", f"recipe.timebalance.fidelity={fidelity}",
                                          "recipe.timebalance.clips=2", "data.augment=true", "train.epochs=2",
+                                         "data.frame_stride=2",  # student clips at stride 2; s clips at 1
                                          f"run.name={fidelity}"])
     distill(cfg, teachers=tiny_teachers)
     return seen_s, sizes, prepared
