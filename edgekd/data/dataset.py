@@ -9,14 +9,16 @@ Item (one video):
 Modes: "train" = random clips + augmentation; "eval" = uniformly spaced clips, centre crop;
 "multiview" = K uniformly spaced clips x S spatial crops (S = 3: start/centre/end of the long side).
 
-A video that fails to decode does not kill an epoch: the item carries the error, the collate drops
-it with a warning naming the file, and the loader skips a batch only if all its videos failed.
+A video that fails to decode does not kill an epoch, nor is it decoded again: the item carries the
+(path, reason) instead of a clip, the collate drops it, and the loader, in the main process, adds the
+failures of its pass to the manifest's SkippedVideos record (one warning line for the new ones).
+Videos in the record are never decoded again in that run; a batch is skipped only if all its videos
+failed.
 """
 
 from __future__ import annotations
 
 import random
-import warnings
 from typing import Any
 
 import numpy as np
@@ -24,8 +26,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from edgekd.checkpoint import DataSpec
-from edgekd.data.decode import BACKENDS, probe_cached, read_frames
-from edgekd.data.manifest import DataWarning, Manifest
+from edgekd.data.decode import BACKENDS, failure_reason, probe_cached, read_frames
+from edgekd.data.manifest import Manifest
 from edgekd.data.sampling import clip_indices, random_starts, three_crops, uniform_starts
 from edgekd.data.transforms import AugmentConfig, crop, eval_transform, normalize, to_tchw, train_transform
 from edgekd.errors import ConfigError, VideoDecodeError
@@ -56,16 +58,21 @@ class ClipDataset(Dataset):
         self.decode_size = self.augment.decode_size(spec.size)  # short side at decode
         self._train_tf = train_transform(spec.size, spec.mean, spec.std, self.augment)
         self._eval_tf = eval_transform(spec.size, spec.mean, spec.std)
+        self._failed_here: set[str] = set()  # failed in this process (the loader records them run-wide)
 
     def __len__(self) -> int:
         return len(self.entries)
 
     def __getitem__(self, i: int) -> dict[str, Any]:
         entry = self.entries[i]
+        path = str(entry.path)
+        if path in self.manifest.skipped or path in self._failed_here:  # known bad: reported once already
+            return {"index": i}
         try:
             return self._load(i, entry)
         except VideoDecodeError as e:
-            return {"index": i, "error": e.message}
+            self._failed_here.add(path)  # this process (a worker) never decodes it again
+            return {"index": i, "failed": (path, failure_reason(e, path))}
 
     def _load(self, i: int, entry) -> dict[str, Any]:
         spec = self.spec
@@ -100,31 +107,36 @@ class ClipDataset(Dataset):
         }
 
 
-def collate_clips(batch: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
-    """Stack items, dropping (with a warning naming them) the videos that failed to decode."""
-    failed = [b["error"] for b in batch if "error" in b]
-    if failed:
-        warnings.warn(DataWarning(f"dropped {len(failed)} video(s) that failed to decode: " + "; ".join(failed)),
-                      stacklevel=2)
-    ok = [b for b in batch if "error" not in b]
+def collate_clips(batch: list[dict[str, Any]]) -> dict[str, Any]:
+    """Stack the items that hold a clip; "failed" lists (path, reason) of the videos that just failed."""
+    ok = [b for b in batch if "video" in b]
+    failed = [b["failed"] for b in batch if "failed" in b]
     if not ok:
         empty = torch.zeros(0, dtype=torch.long)
-        return {"video": torch.zeros(0), "label": empty, "index": empty, "starts": empty}
+        return {"video": torch.zeros(0), "label": empty, "index": empty, "starts": empty, "failed": failed}
     return {
         "video": torch.stack([b["video"] for b in ok]),                   # (B, C, T, H, W) or (B, n, ...)
         "label": torch.tensor([b["label"] for b in ok], dtype=torch.long),  # (B,)
         "index": torch.tensor([b["index"] for b in ok], dtype=torch.long),  # (B,)
         "starts": torch.stack([b["starts"] for b in ok]),                  # (B, n)
+        "failed": failed,
     }
 
 
 class ClipLoader(DataLoader):
-    """A DataLoader that skips batches in which every video failed to decode."""
+    """A DataLoader that records the videos that failed during a pass in the run's SkippedVideos (in
+    the main process, where the reporter is: one line per pass at most) and skips batches in which
+    every video failed."""
 
     def __iter__(self):
-        for batch in super().__iter__():
-            if len(batch["index"]):
-                yield batch
+        failed: list[tuple[str, str]] = []
+        try:
+            for batch in super().__iter__():
+                failed += batch.pop("failed")
+                if len(batch["index"]):
+                    yield batch
+        finally:  # also when the consumer stops early or fails
+            self.dataset.manifest.skipped.add(failed)
 
 
 def _seed_worker(worker_id: int) -> None:

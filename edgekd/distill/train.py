@@ -37,6 +37,7 @@ from edgekd.distill.schedule import Schedule
 from edgekd.distill.teacher_bank import TeacherBank, load_teachers
 from edgekd.errors import CheckpointError, ConfigError, TrainingDiverged
 from edgekd.io import write_text_atomic
+from edgekd.report import Reporter
 
 
 class DistillModel(nn.Module):
@@ -87,7 +88,7 @@ def _distill(cfg: DistillConfig, env: dist.DistEnv, device: torch.device, given_
         _tensorboard_writer()  # fail now, not after the run folder exists
     ckpt = _load_resume(resume, cfg, recipe) if resume is not None else None
     with dist.main_first(env):  # rank 0 generates/caches datasets and teachers, the others read them
-        data = prepare_data(cfg)
+        data = prepare_data(cfg, reporter=Reporter(console) if env.is_main else None)
         bank = load_teachers(cfg, recipe, data.manifest, data.split, data.spec, given_teachers, log)
     bank.to(device)
 
@@ -199,6 +200,7 @@ def _distill(cfg: DistillConfig, env: dist.DistEnv, device: torch.device, given_
             metrics.update(best_top1=best["top1"], best_epoch=best["epoch"], time=time.strftime("%Y-%m-%dT%H:%M:%S"))
             if env.is_main:
                 save(epoch + 1, 0, metrics)
+                data.manifest.skipped.write(run_dir)  # skipped_videos.txt: every video skipped so far
                 with open(run_dir / "metrics.jsonl", "a") as f:
                     f.write(json.dumps(metrics) + "\n")
                 if tb is not None:
