@@ -1,6 +1,7 @@
 """Every dataset layout edgekd reads, in its genuine on-disk format, and every way it can be wrong."""
 
 import io
+import pickle
 import shutil
 
 import pytest
@@ -8,7 +9,8 @@ from datasets import bad_videos, make_hmdb51, make_ucf101
 from rich.console import Console
 from videos import moving_square, write_video
 
-from edgekd.data.manifest import Manifest, VideoEntry, default_data_spec, find_video_root, load_dataset
+from edgekd.data.manifest import (Manifest, SkippedVideos, VideoEntry, default_data_spec, find_video_root,
+                                  load_dataset)
 from edgekd.errors import DataError
 from edgekd.report import Reporter
 
@@ -108,6 +110,22 @@ def test_zero_byte_video_is_skipped_with_a_warning(tmp_path, mp4):
     assert buf.getvalue() == f"warning: skipping 1 video(s) that cannot be used: {tmp_path / 'a' / 'empty.mp4'}: " \
                              f"empty (0 bytes)\n"
     assert m.split("train").skipped is m.skipped  # one record per run, whatever subset finds a bad video
+
+
+def test_skipped_videos_are_said_once_in_one_line_and_workers_get_no_console(tmp_path):
+    reporter, buf = _recording_reporter()
+    record = SkippedVideos([("a.avi", "empty (0 bytes)")])
+    record.report_to(reporter)
+    assert record.add([("b.avi", "truncated"), ("c.avi", "not a video"), ("a.avi", "empty (0 bytes)")]) == [
+        ("b.avi", "truncated"), ("c.avi", "not a video")]
+    assert record.add([("b.avi", "truncated")]) == []
+    assert buf.getvalue().splitlines() == ["warning: skipping 1 video(s) that cannot be used: a.avi: empty (0 bytes)",
+                                           "warning: skipping 2 video(s) that cannot be used: b.avi: truncated; "
+                                           "c.avi: not a video"]
+    copy = pickle.loads(pickle.dumps(record))  # as a DataLoader worker gets it
+    assert copy.reporter is None and "c.avi" in copy and len(copy) == 3
+    assert record.write(tmp_path).read_text() == "a.avi\tempty (0 bytes)\nb.avi\ttruncated\nc.avi\tnot a video\n"
+    assert SkippedVideos().write(tmp_path / "none") is None
 
 
 # -- UCF101 --------------------------------------------------------------------------------------------
