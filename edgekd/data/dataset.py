@@ -1,10 +1,16 @@
 """ClipDataset: manifest entries -> decoded, sampled, transformed clips; make_loader batches them.
 
-Item (one video):
-    {"video":  float32 (C, T, H, W), or (n, C, T, H, W) when clips_per_video > 1 or mode="multiview",
-     "label":  int (-1 for unlabeled videos),
-     "index":  int, position in manifest.entries,
-     "starts": LongTensor (n,), start frame of each clip (each start repeated per spatial crop)}
+Batch (from make_loader):
+    {"video":  float32 (B, C, T, H, W), or (B, n, C, T, H, W) when clips_per_video > 1 or mode="multiview",
+               normalized with the spec's mean/std,
+     "label":  long (B,) (-1 for unlabeled videos),
+     "index":  long (B,), positions in manifest.entries,
+     "starts": long (B, n), start frame of each clip}
+
+Item (one video, `dataset[i]`): the same keys for one video, except that "video" is uint8
+(C, T, H, W) or (n, C, T, H, W) and "colour" holds each clip's colour map, (3, 4) or (n, 3, 4).
+Workers send uint8; the loader makes a whole batch normalized float in one op in the main process
+(transforms.finish), so workers spend their time decoding.
 
 Modes: "train" = random clips + augmentation; "eval" = uniformly spaced clips, centre crop;
 "multiview" = K uniformly spaced clips x S spatial crops (S = 3: start/centre/end of the long side).
@@ -29,7 +35,7 @@ from edgekd.checkpoint import DataSpec
 from edgekd.data.decode import BACKENDS, failure_reason, probe_cached, read_frames
 from edgekd.data.manifest import Manifest
 from edgekd.data.sampling import clip_indices, random_starts, three_crops, uniform_starts
-from edgekd.data.transforms import AugmentConfig, crop, eval_transform, normalize, to_tchw, train_transform
+from edgekd.data.transforms import IDENTITY, AugmentConfig, crop, eval_transform, finish, to_cthw, to_tchw, train_transform
 from edgekd.errors import ConfigError, VideoDecodeError
 
 MODES = ("train", "eval", "multiview")
@@ -56,8 +62,8 @@ class ClipDataset(Dataset):
         self.num_views = (int(num_views[0]), int(num_views[1]))
         self.augment = augment or AugmentConfig.for_manifest(manifest.defaults)
         self.decode_size = self.augment.decode_size(spec.size)  # short side at decode
-        self._train_tf = train_transform(spec.size, spec.mean, spec.std, self.augment)
-        self._eval_tf = eval_transform(spec.size, spec.mean, spec.std)
+        self._train_tf = train_transform(spec.size, self.augment)
+        self._eval_tf = eval_transform(spec.size)
         self._failed_here: set[str] = set()  # failed in this process (the loader records them run-wide)
 
     def __len__(self) -> int:
@@ -95,12 +101,13 @@ class ClipDataset(Dataset):
             h, w = frames.shape[2:4]
             boxes = three_crops(h, w, min(spec.size, h, w)) if self.num_views[1] == 3 else [((h - spec.size) // 2,
                                                                                             (w - spec.size) // 2)]
-            clips = [normalize(to_tchw(crop(f, top, left, spec.size)), spec.mean, spec.std)
-                     for f in frames for top, left in boxes]
+            clips = [(to_cthw(to_tchw(crop(f, top, left, spec.size))), IDENTITY) for f in frames for top, left in boxes]
             starts = np.repeat(starts, len(boxes))
         single = self.mode != "multiview" and self.clips_per_video == 1
+        video, colour = zip(*clips)
         return {
-            "video": clips[0] if single else torch.stack(clips),  # (C,T,H,W) or (n,C,T,H,W)
+            "video": video[0] if single else torch.stack(video),  # uint8 (C,T,H,W) or (n,C,T,H,W)
+            "colour": colour[0] if single else torch.stack(colour),  # (3, 4) or (n, 3, 4)
             "label": -1 if entry.label is None else int(entry.label),
             "index": i,
             "starts": torch.as_tensor(starts, dtype=torch.long),
@@ -113,9 +120,11 @@ def collate_clips(batch: list[dict[str, Any]]) -> dict[str, Any]:
     failed = [b["failed"] for b in batch if "failed" in b]
     if not ok:
         empty = torch.zeros(0, dtype=torch.long)
-        return {"video": torch.zeros(0), "label": empty, "index": empty, "starts": empty, "failed": failed}
+        return {"video": torch.zeros(0, dtype=torch.uint8), "colour": torch.zeros(0, 3, 4), "label": empty,
+                "index": empty, "starts": empty, "failed": failed}
     return {
-        "video": torch.stack([b["video"] for b in ok]),                   # (B, C, T, H, W) or (B, n, ...)
+        "video": torch.stack([b["video"] for b in ok]),                   # uint8 (B, C, T, H, W) or (B, n, ...)
+        "colour": torch.stack([b["colour"] for b in ok]),                 # (B, 3, 4) or (B, n, 3, 4)
         "label": torch.tensor([b["label"] for b in ok], dtype=torch.long),  # (B,)
         "index": torch.tensor([b["index"] for b in ok], dtype=torch.long),  # (B,)
         "starts": torch.stack([b["starts"] for b in ok]),                  # (B, n)
@@ -124,16 +133,18 @@ def collate_clips(batch: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 class ClipLoader(DataLoader):
-    """A DataLoader that records the videos that failed during a pass in the run's SkippedVideos (in
-    the main process, where the reporter is: one line per pass at most) and skips batches in which
-    every video failed."""
+    """A DataLoader that, in the main process, makes each batch's clips normalized float in one op,
+    records the videos that failed during a pass in the run's SkippedVideos (where the reporter is:
+    one line per pass at most) and skips batches in which every video failed."""
 
     def __iter__(self):
+        spec = self.dataset.spec
         failed: list[tuple[str, str]] = []
         try:
             for batch in super().__iter__():
                 failed += batch.pop("failed")
                 if len(batch["index"]):
+                    batch["video"] = finish(batch["video"], batch.pop("colour"), spec.mean, spec.std)
                     yield batch
         finally:  # also when the consumer stops early or fails
             self.dataset.manifest.skipped.add(failed)

@@ -21,14 +21,15 @@ def spec(tiny_manifest):
 
 def test_train_item(tiny_manifest, spec):
     item = ClipDataset(tiny_manifest, spec, mode="train")[3]
-    assert item["video"].shape == (3, 8, 32, 32) and item["video"].dtype == torch.float32
+    assert item["video"].shape == (3, 8, 32, 32) and item["video"].dtype == torch.uint8  # workers send bytes
+    assert item["colour"].shape == (3, 4)
     assert item["label"] == tiny_manifest.entries[3].label and item["index"] == 3
     assert item["starts"].dtype == torch.long and item["starts"].shape == (1,)
 
 
 def test_n_clips_of_one_video_for_timebalance(tiny_manifest, spec):
     item = ClipDataset(tiny_manifest, spec, mode="train", clips_per_video=4)[0]
-    assert item["video"].shape == (4, 3, 8, 32, 32)
+    assert item["video"].shape == (4, 3, 8, 32, 32) and item["colour"].shape == (4, 3, 4)
     assert (item["starts"].diff() >= 0).all()
     assert not torch.equal(item["video"][0], item["video"][3])
 
@@ -39,7 +40,7 @@ def test_eval_is_deterministic_and_backends_agree(tiny_manifest, spec, backend):
     b = ClipDataset(tiny_manifest, spec, mode="eval", backend=backend)[5]
     assert torch.equal(a["video"], b["video"]) and a["starts"].tolist() == [4]  # centre of 16 frames
     other = ClipDataset(tiny_manifest, spec, mode="eval", backend="pyav" if backend == "decord" else "decord")[5]
-    assert (a["video"] - other["video"]).abs().mean() < 0.05
+    assert (a["video"].float() - other["video"].float()).abs().mean() < 0.05 * 255 * 0.225
 
 
 def test_multiview_is_k_clips_times_3_crops(tiny_manifest, spec):
@@ -135,3 +136,5 @@ def test_loader_with_workers_is_deterministic_given_the_seed(tiny_manifest, spec
     assert not torch.equal(a[0][0]["video"], a[1][0]["video"])  # a new epoch draws new clips
     assert not torch.equal(a[0][0]["index"], c[0][0]["index"])
     assert a[0][0]["video"].shape == (4, 2, 3, 8, 32, 32) and a[0][0]["starts"].shape == (4, 2)
+    assert a[0][0]["video"].dtype == torch.float32 and "colour" not in a[0][0]  # the loader finished them
+    assert a[0][0]["video"].mean().abs() < 3  # normalized, not bytes
