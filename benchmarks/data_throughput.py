@@ -2,14 +2,19 @@
 
     python benchmarks/data_throughput.py [--dataset PATH] [--batch-size 16] [--workers 2] [--epochs 2]
 
-For each decode backend:
+Datasets: PATH (any layout edgekd reads), or by default the embedded synthetic set (64x64 H.264)
+and a generated UCF101-format set (320x240 MPEG-4 AVI, 16 x 112 px clips, with an empty, a truncated
+and a non-video file listed in its split; edgekd.data.layouts). Broken videos are found once by an
+untimed first decode pass, reported in one line and skipped by both the raw decode and the loader.
+
+For each dataset and decode backend:
 - raw decode: one process, one thread, `read_frames` of one clip per training video (same frame
   count, stride and decode size as the loader), no transforms;
 - loader: `ClipDataset(mode="train")` (random clip + augmentation + normalize) through `make_loader`
   with N persistent workers, after one warm-up epoch;
 - ratio = loader clips/s / raw decode clips/s (above 1: the workers add parallelism faster than the
   transforms cost), and how many CPU cores the workers kept busy (from /proc, Linux only).
-Defaults to the embedded synthetic dataset. Every number is measured in this run.
+Every number is measured in this run; the load average printed with it says how busy the cores were.
 """
 
 from __future__ import annotations
@@ -36,16 +41,22 @@ def _cpu_seconds(pids: list[int]) -> float | None:
 
 
 def raw_decode_rate(manifest, spec, decode_size: int, backend: str, repeats: int) -> float:
-    from edgekd.data.decode import probe_cached, read_frames
+    from edgekd.data.decode import failure_reason, probe_cached, read_frames
     from edgekd.data.sampling import clip_indices, uniform_starts
+    from edgekd.errors import VideoDecodeError
 
-    jobs = []
+    jobs, bad = [], []
     for e in manifest.entries:
-        n = probe_cached(e.path).num_frames
-        idx = clip_indices(uniform_starts(n, spec.frames, spec.frame_stride, 1), spec.frames, spec.frame_stride, n)
-        jobs.append((e.path, idx.ravel()))
-    for path, idx in jobs[:5]:  # warm-up: page cache, codec init
-        read_frames(path, idx, size=decode_size, backend=backend)
+        if e.path in manifest.skipped:
+            continue
+        try:  # untimed first pass: page cache, codec init, and it finds the broken videos
+            n = probe_cached(e.path).num_frames
+            idx = clip_indices(uniform_starts(n, spec.frames, spec.frame_stride, 1), spec.frames, spec.frame_stride, n)
+            read_frames(e.path, idx.ravel(), size=decode_size, backend=backend)
+            jobs.append((e.path, idx.ravel()))
+        except VideoDecodeError as err:
+            bad.append((str(e.path), failure_reason(err, e.path)))
+    manifest.skipped.add(bad)  # one warning line; the loader's workers skip them without decoding
     t0 = time.perf_counter()
     for _ in range(repeats):
         for path, idx in jobs:
@@ -74,9 +85,23 @@ def loader_rate(manifest, spec, backend: str, batch_size: int, workers: int, epo
     return clips / elapsed, busy
 
 
+def ucf101_format_set(folder: Path) -> Path:
+    """4 classes x 6 videos of 48 frames, 320x240 MPEG-4 AVI, plus 3 broken files (made once per folder)."""
+    from edgekd.data.layouts import make_ucf101
+
+    split_dir = folder / "ucfTrainTestlist"
+    if not split_dir.is_dir():
+        make_ucf101(folder, classes=("ApplyEyeMakeup", "Archery", "BabyCrawling", "Basketball"), per_class=6,
+                    frames=48)
+    return split_dir
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", default=None, help="dataset path (default: embedded synthetic)")
+    parser.add_argument("--dataset", default=None,
+                        help="dataset path (default: the synthetic set and a generated UCF101-format set)")
+    parser.add_argument("--ucf-dir", default=None, help="where to generate the UCF101-format set "
+                                                          "(default: a temporary folder; reused when it exists)")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--epochs", type=int, default=2, help="timed loader epochs after one warm-up epoch")
@@ -84,8 +109,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
+    import tempfile
+
     import torch
-    from rich.console import Console
     from rich.table import Table
 
     import av
@@ -93,28 +119,39 @@ def main(argv: list[str] | None = None) -> int:
     from edgekd.data.decode import available_backends
     from edgekd.data.manifest import default_data_spec, load_dataset
     from edgekd.data.transforms import AugmentConfig
+    from edgekd.report import Reporter
 
-    console = Console()
-    manifest = load_dataset(args.dataset).split("train")
-    spec = default_data_spec(manifest)
-    decode_size = AugmentConfig.for_manifest(manifest.defaults).decode_size(spec.size)
-    console.print(f"dataset {manifest.source}: {len(manifest)} training videos; clip {spec.frames} frames x "
-                  f"{spec.size} px, stride {spec.frame_stride}, decoded at short side {decode_size}")
-
-    table = Table(title=f"data throughput (batch {args.batch_size}, {args.workers} workers)")
-    for col in ("backend", "raw decode clips/s (1 proc)", f"loader clips/s ({args.workers} workers)",
-                "loader / raw", "cores busy"):
-        table.add_column(col, justify="left" if col == "backend" else "right")
-    for backend in available_backends():
-        raw = raw_decode_rate(manifest, spec, decode_size, backend, args.repeats)
-        rate, busy = loader_rate(manifest, spec, backend, args.batch_size, args.workers, args.epochs, args.seed)
-        table.add_row(backend, f"{raw:.1f}", f"{rate:.1f}", f"{rate / raw:.2f}x", "-" if busy is None else f"{busy:.2f}")
-        console.print(f"{backend}: raw {raw:.1f} clips/s, loader {rate:.1f} clips/s")
-    console.print(table)
+    reporter = Reporter()
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
-    console.print(f"env: {platform.platform()}, python {sys.version.split()[0]}, torch {torch.__version__}, "
-                  f"av {av.__version__}, {os.cpu_count()} CPUs"
-                  + (f", load average {load[0]:.2f} (other processes share these cores)" if load else ""))
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.dataset is not None:
+            datasets = [("dataset", args.dataset)]
+        else:
+            reporter.step("generating the UCF101-format set (320x240 MPEG-4 AVI)")
+            datasets = [("synthetic (64x64 H.264)", None),
+                        ("UCF101 format (320x240 MPEG-4 AVI)", ucf101_format_set(Path(args.ucf_dir or tmp)))]
+        table = Table(title=f"data throughput (batch {args.batch_size}, {args.workers} workers)")
+        for col in ("dataset", "backend", "raw decode clips/s (1 proc)", f"loader clips/s ({args.workers} workers)",
+                    "loader / raw", "cores busy"):
+            table.add_column(col, justify="left" if col in ("dataset", "backend") else "right", overflow="fold")
+        for label, path in datasets:
+            manifest = load_dataset(path, reporter=reporter).split("train")
+            spec = default_data_spec(manifest)
+            decode_size = AugmentConfig.for_manifest(manifest.defaults).decode_size(spec.size)
+            reporter.print(f"{label}: {manifest.source}: {len(manifest)} training videos; clip {spec.frames} frames x "
+                           f"{spec.size} px, stride {spec.frame_stride}, decoded at short side {decode_size}")
+            for backend in available_backends():
+                raw = raw_decode_rate(manifest, spec, decode_size, backend, args.repeats)
+                rate, busy = loader_rate(manifest, spec, backend, args.batch_size, args.workers, args.epochs, args.seed)
+                table.add_row(label, backend, f"{raw:.1f}", f"{rate:.1f}", f"{rate / raw:.2f}x",
+                              "-" if busy is None else f"{busy:.2f}")
+                reporter.print(f"{label} {backend}: raw {raw:.1f} clips/s, loader {rate:.1f} clips/s ({rate / raw:.2f}x)")
+    reporter.print(table)
+    end = os.getloadavg() if hasattr(os, "getloadavg") else None
+    reporter.print(f"env: {platform.platform()}, python {sys.version.split()[0]}, torch {torch.__version__}, "
+                   f"av {av.__version__}, {os.cpu_count()} CPUs"
+                   + (f", load average {load[0]:.2f} at start, {end[0]:.2f} at end (other processes share "
+                      "these cores)" if load else ""))
     return 0
 
 
