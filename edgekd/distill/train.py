@@ -90,7 +90,7 @@ def _distill(cfg: DistillConfig, env: dist.DistEnv, device: torch.device, given_
         if cfg.recipe.name == AUTO:
             name, why = choose_recipe(cfg, data.manifest)
             cfg = dataclasses.replace(cfg, recipe=dataclasses.replace(cfg.recipe, name=name))
-            log(f"recipe {name} (chosen: {why})")
+            log(f"recipe {name} (auto): {why}")
         recipe = build_recipe(cfg)
         ckpt = _load_resume(resume, cfg, recipe) if resume is not None else None
         bank = load_teachers(cfg, recipe, data.manifest, data.split, data.spec, given_teachers, reporter, str(device))
