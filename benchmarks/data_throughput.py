@@ -13,8 +13,13 @@ For each dataset and decode backend:
 - loader: `ClipDataset(mode="train")` (random clip + augmentation + normalize) through `make_loader`
   with N persistent workers, after one warm-up epoch;
 - ratio = loader clips/s / raw decode clips/s (above 1: the workers add parallelism faster than the
-  transforms cost), and how many CPU cores the workers kept busy (from /proc, Linux only).
-Every number is measured in this run; the load average printed with it says how busy the cores were.
+  transforms cost), and how many CPU cores the workers kept busy (from /proc, Linux only);
+- CPU ms per clip of the raw decode and of the loader (workers + main process, which turns batches
+  into normalized float), and the ratio they imply on N idle cores: N * raw / (workers + main).
+  CPU time per clip does not depend on what else runs on the machine; clips/s does (the cores are
+  shared: see the load average printed with the results).
+The main process uses one torch thread (it only consumes batches here). Every number is measured in
+this run.
 """
 
 from __future__ import annotations
@@ -57,12 +62,12 @@ def raw_decode_rate(manifest, spec, decode_size: int, backend: str, repeats: int
         except VideoDecodeError as err:
             bad.append((str(e.path), failure_reason(err, e.path)))
     manifest.skipped.add(bad)  # one warning line; the loader's workers skip them without decoding
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     for _ in range(repeats):
         for path, idx in jobs:
             read_frames(path, idx, size=decode_size, backend=backend)
-    elapsed = time.perf_counter() - t0
-    return repeats * len(jobs) / elapsed
+    elapsed, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    return repeats * len(jobs) / elapsed, 1000 * cpu / (repeats * len(jobs))
 
 
 def loader_rate(manifest, spec, backend: str, batch_size: int, workers: int, epochs: int, seed: int):
@@ -73,26 +78,28 @@ def loader_rate(manifest, spec, backend: str, batch_size: int, workers: int, epo
     for _ in loader:  # warm-up epoch: starts the persistent workers, fills their probe caches
         pass
     pids = [w.pid for w in getattr(loader._iterator, "_workers", [])] if workers else [os.getpid()]
-    cpu0 = _cpu_seconds(pids)
+    cpu0, main0 = _cpu_seconds(pids), time.process_time()
     clips, t0 = 0, time.perf_counter()
     for _ in range(epochs):
         for batch in loader:
             clips += batch["video"].shape[0]
     elapsed = time.perf_counter() - t0
-    cpu1 = _cpu_seconds(pids)
+    cpu1, main_cpu = _cpu_seconds(pids), time.process_time() - main0
     busy = (cpu1 - cpu0) / elapsed if cpu0 is not None and cpu1 is not None else None
+    worker_ms = 1000 * (cpu1 - cpu0) / clips if busy is not None and workers else 0.0
     del loader
-    return clips / elapsed, busy
+    return clips / elapsed, busy, worker_ms, 1000 * main_cpu / clips
 
 
-def ucf101_format_set(folder: Path) -> Path:
-    """4 classes x 6 videos of 48 frames, 320x240 MPEG-4 AVI, plus 3 broken files (made once per folder)."""
+def ucf101_format_set(folder: Path, reporter) -> Path:
+    """6 classes x 11 videos of 40 frames (60 train), 320x240 MPEG-4 AVI, plus 3 broken files (made once)."""
     from edgekd.data.layouts import make_ucf101
 
     split_dir = folder / "ucfTrainTestlist"
     if not split_dir.is_dir():
-        make_ucf101(folder, classes=("ApplyEyeMakeup", "Archery", "BabyCrawling", "Basketball"), per_class=6,
-                    frames=48)
+        reporter.step(f"generating a UCF101-format set in {folder} (320x240 MPEG-4 AVI)")
+        make_ucf101(folder, classes=("ApplyEyeMakeup", "Archery", "BabyCrawling", "Basketball", "Biking", "Bowling"),
+                    per_class=11, frames=40)
     return split_dir
 
 
@@ -121,18 +128,19 @@ def main(argv: list[str] | None = None) -> int:
     from edgekd.data.transforms import AugmentConfig
     from edgekd.report import Reporter
 
+    torch.set_num_threads(1)
     reporter = Reporter()
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
     with tempfile.TemporaryDirectory() as tmp:
         if args.dataset is not None:
             datasets = [("dataset", args.dataset)]
         else:
-            reporter.step("generating the UCF101-format set (320x240 MPEG-4 AVI)")
             datasets = [("synthetic (64x64 H.264)", None),
-                        ("UCF101 format (320x240 MPEG-4 AVI)", ucf101_format_set(Path(args.ucf_dir or tmp)))]
+                        ("UCF101 format (320x240 MPEG-4 AVI)", ucf101_format_set(Path(args.ucf_dir or tmp), reporter))]
         table = Table(title=f"data throughput (batch {args.batch_size}, {args.workers} workers)")
         for col in ("dataset", "backend", "raw decode clips/s (1 proc)", f"loader clips/s ({args.workers} workers)",
-                    "loader / raw", "cores busy"):
+                    "loader / raw", "cores busy", "CPU ms/clip raw", "CPU ms/clip loader (workers + main)",
+                    f"loader / raw on {args.workers} idle cores"):
             table.add_column(col, justify="left" if col in ("dataset", "backend") else "right", overflow="fold")
         for label, path in datasets:
             manifest = load_dataset(path, reporter=reporter).split("train")
@@ -141,11 +149,15 @@ def main(argv: list[str] | None = None) -> int:
             reporter.print(f"{label}: {manifest.source}: {len(manifest)} training videos; clip {spec.frames} frames x "
                            f"{spec.size} px, stride {spec.frame_stride}, decoded at short side {decode_size}")
             for backend in available_backends():
-                raw = raw_decode_rate(manifest, spec, decode_size, backend, args.repeats)
-                rate, busy = loader_rate(manifest, spec, backend, args.batch_size, args.workers, args.epochs, args.seed)
+                raw, raw_ms = raw_decode_rate(manifest, spec, decode_size, backend, args.repeats)
+                rate, busy, worker_ms, main_ms = loader_rate(manifest, spec, backend, args.batch_size, args.workers,
+                                                             args.epochs, args.seed)
+                idle = args.workers * raw_ms / (worker_ms + main_ms) if worker_ms else None
                 table.add_row(label, backend, f"{raw:.1f}", f"{rate:.1f}", f"{rate / raw:.2f}x",
-                              "-" if busy is None else f"{busy:.2f}")
-                reporter.print(f"{label} {backend}: raw {raw:.1f} clips/s, loader {rate:.1f} clips/s ({rate / raw:.2f}x)")
+                              "-" if busy is None else f"{busy:.2f}", f"{raw_ms:.1f}",
+                              f"{worker_ms:.1f} + {main_ms:.1f}", "-" if idle is None else f"{idle:.2f}x")
+                reporter.print(f"{label} {backend}: raw {raw:.1f} clips/s, loader {rate:.1f} clips/s ({rate / raw:.2f}x); "
+                               f"CPU ms/clip raw {raw_ms:.1f}, loader {worker_ms:.1f} + {main_ms:.1f}")
     reporter.print(table)
     end = os.getloadavg() if hasattr(os, "getloadavg") else None
     reporter.print(f"env: {platform.platform()}, python {sys.version.split()[0]}, torch {torch.__version__}, "

@@ -54,8 +54,6 @@ def inspect_cmd(
     counts = m.counts()
 
     summary = Table(title=f"dataset {m.source}", show_header=False)
-    summary.add_column(no_wrap=True)
-    summary.add_column(overflow="fold")
     summary.add_row("root", str(m.root))
     summary.add_row("classes", str(m.num_classes))
     summary.add_row("videos", f"{len(m) + len(m.skipped)} listed, {len(report.infos)} readable, "
@@ -66,9 +64,8 @@ def inspect_cmd(
     out.print(summary)
 
     per_class = Table(title="videos per class")
-    per_class.add_column("class", overflow="fold")
-    for col in ("train", "test", "total"):
-        per_class.add_column(col, justify="right")
+    for col in ("class", "train", "test", "total"):
+        per_class.add_column(col, justify="left" if col == "class" else "right")
     labels = list(m.class_names) + (["(unlabeled)"] if any(e.label is None for e in m.entries) else [])
     for name in labels:
         tr, te = counts.get((name, "train"), 0), counts.get((name, "test"), 0)
@@ -88,7 +85,7 @@ def inspect_cmd(
     for title, counter in (("fps", report.fps_counts()), ("resolution", report.resolution_counts()),
                            ("codec", report.codec_counts())):
         table = Table(title=title)
-        table.add_column(title, overflow="fold")
+        table.add_column(title)
         table.add_column("videos", justify="right")
         for value, n in counter.most_common(10):
             table.add_row(str(value), str(n))
@@ -107,7 +104,7 @@ def _print_problems(problems: list[tuple[str, str]]) -> None:
         return
     bad = Table(title=f"{len(problems)} unreadable video(s)", title_style="bold red")
     bad.add_column("file", overflow="fold")
-    bad.add_column("reason", overflow="fold")
+    bad.add_column("reason")
     for p, reason in problems:
         bad.add_row(p, reason)
     out.print(bad)
@@ -157,9 +154,8 @@ def split_cmd(
 
     lab = {v for v in semi.labeled}
     table = Table(title=f"split written to {out_file}")
-    table.add_column("class", overflow="fold")
-    for col in ("labeled", "unlabeled"):
-        table.add_column(col, justify="right")
+    for col in ("class", "labeled", "unlabeled"):
+        table.add_column(col, justify="left" if col == "class" else "right")
     per: dict[str, list[int]] = {}
     ids = set(semi.labeled) | set(semi.unlabeled)
     for e in m.entries:
