@@ -37,11 +37,12 @@ from edgekd.distill import dist
 from edgekd.distill.config import DistillConfig, default_run_name, validate
 from edgekd.distill.data import Streams, derive_seed, eval_loader, prepare_data
 from edgekd.distill.evaluate import accuracy_metrics, predict
-from edgekd.distill.recipes import Batch, Recipe, StudentOut, build_recipe
+from edgekd.distill.recipes import AUTO, Batch, Recipe, StudentOut, build_recipe, choose_recipe
 from edgekd.distill.schedule import Schedule
 from edgekd.distill.teacher_bank import TeacherBank, load_teachers
 from edgekd.errors import CheckpointError, ConfigError, TrainingDiverged
 from edgekd.io import write_text_atomic
+from edgekd.report import Reporter
 
 
 class DistillModel(nn.Module):
@@ -64,7 +65,7 @@ class DistillModel(nn.Module):
 
 
 def distill(cfg: DistillConfig, *, teachers: dict | None = None, resume: str | Path | None = None,
-            stop_after: int | None = None, console=None) -> Path:
+            stop_after: int | None = None, reporter: Reporter | None = None) -> Path:
     """Train a student with `cfg.recipe` and return its run folder.
 
     teachers: role -> ready Teacher objects (otherwise loaded from cfg.teacher); resume: a run folder
@@ -73,27 +74,30 @@ def distill(cfg: DistillConfig, *, teachers: dict | None = None, resume: str | P
     """
     validate(cfg)
     env, device = dist.setup(cfg.train.device)
-    return _distill(cfg, env, device, teachers, resume, stop_after, console)
+    return _distill(cfg, env, device, teachers, resume, stop_after, reporter or Reporter())
 
 
 def _distill(cfg: DistillConfig, env: dist.DistEnv, device: torch.device, given_teachers, resume,
-             stop_after, console) -> Path:
-    from rich.console import Console
-
+             stop_after, reporter: Reporter) -> Path:
     from edgekd.students import build_student
 
-    console = console or Console(stderr=True)
-    log = console.print if env.is_main else (lambda *a, **k: None)
+    if not env.is_main:  # one process speaks for the run
+        reporter = Reporter.quiet()
+    log = reporter.print
     t, o = cfg.train, cfg.optim
 
     # -- setup: everything that can fail on bad input happens before the first step --------------
-    recipe = build_recipe(cfg)
     if cfg.run.tensorboard and env.is_main:
         _tensorboard_writer()  # fail now, not after the run folder exists
-    ckpt = _load_resume(resume, cfg, recipe) if resume is not None else None
     with dist.main_first(env):  # rank 0 generates/caches datasets and teachers, the others read them
         data = prepare_data(cfg)
-        bank = load_teachers(cfg, recipe, data.manifest, data.split, data.spec, given_teachers, log)
+        if cfg.recipe.name == AUTO:
+            name, why = choose_recipe(cfg, data.manifest)
+            cfg = dataclasses.replace(cfg, recipe=dataclasses.replace(cfg.recipe, name=name))
+            log(f"recipe {name} (auto): {why}")
+        recipe = build_recipe(cfg)
+        ckpt = _load_resume(resume, cfg, recipe) if resume is not None else None
+        bank = load_teachers(cfg, recipe, data.manifest, data.split, data.spec, given_teachers, reporter, str(device))
     bank.to(device)
 
     # Seed after the teachers: a teacher-cache hit or miss must not change the student's init.
@@ -123,7 +127,7 @@ def _distill(cfg: DistillConfig, env: dist.DistEnv, device: torch.device, given_
     if env.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
         write_text_atomic(run_dir / "config.toml", cfg.to_toml())
-        _print_header(console, cfg, run_dir, data, recipe, bank, student, spe, env, device, start_epoch, skip)
+        _print_header(reporter, cfg, run_dir, data, recipe, bank, student, spe, env, device, start_epoch, skip)
     tb = _tensorboard_writer()(str(run_dir / "tb")) if (cfg.run.tensorboard and env.is_main) else None
     if start_epoch >= t.epochs:
         log(f"[green]{run_dir} already finished its {t.epochs} epochs[/green]; raise --epochs to train on")
@@ -144,13 +148,13 @@ def _distill(cfg: DistillConfig, env: dist.DistEnv, device: torch.device, given_
                         config=cfg.to_dict(), metrics=metrics, train_state=train_state)
 
     # -- the loop ---------------------------------------------------------------------------------
-    progress = _Progress(console, enabled=env.is_main and cfg.run.progress, total=(t.epochs - start_epoch) * spe - skip)
     # (per-epoch summary lines are printed by rank 0 even without the live bar)
+    bar_reporter = reporter if cfg.run.progress else Reporter.quiet()
     last_metrics: dict[str, Any] = {}
     epochs_run = 0
     ctx = StepContext(ddp, recipe, bank, streams, optimizer, scaler, env, device, run_dir, t.accum_steps,
                       o.grad_clip, input_format, amp_dtype)
-    with progress:
+    with bar_reporter.bar("train", (t.epochs - start_epoch) * spe - skip, unit="steps") as progress:
         for epoch in range(start_epoch, t.epochs):
             stage = recipe.stage(epoch)
             model.train()
@@ -168,12 +172,11 @@ def _distill(cfg: DistillConfig, env: dist.DistEnv, device: torch.device, given_
                     clips += n
                     for k, v in {**terms, **stats}.items():
                         sums[k] = sums.get(k, 0.0) + v
-                    progress.update(epoch, t.epochs, stage if recipe.two_stage else None, terms, stats,
-                                    clips * env.world_size / (time.perf_counter() - t0))
+                    progress.describe(f"epoch {epoch + 1}/{t.epochs}" + (f" stage {stage}" if recipe.two_stage else ""))
+                    progress.advance(1, note=_step_note(terms, stats, clips * env.world_size / (time.perf_counter() - t0)))
             except KeyboardInterrupt:
                 if env.is_main:
                     save(epoch, steps_done, {**last_metrics, "interrupted": True}, epoch_sums=sums)
-                    progress.stop()
                     log(f"[yellow]interrupted at epoch {epoch + 1} step {steps_done}: saved "
                         f"{run_dir / 'checkpoint.pt'}[/yellow]; continue with "
                         f"`edgekd distill --resume {run_dir}`")
@@ -213,7 +216,7 @@ def _distill(cfg: DistillConfig, env: dist.DistEnv, device: torch.device, given_
                         if isinstance(v, (int, float)) and k not in ("epoch", "step"):
                             tb.add_scalar(k, v, epoch + 1)
                     tb.flush()
-                progress.epoch_line(metrics, t.epochs)
+                log(_epoch_line(metrics, t.epochs))
             dist.barrier(env)
             last_metrics = metrics
             epochs_run += 1
@@ -456,7 +459,7 @@ def _tensorboard_writer():
     return SummaryWriter
 
 
-def _print_header(console, cfg, run_dir, data, recipe, bank, student, spe, env, device, start_epoch, skip) -> None:
+def _print_header(reporter: Reporter, cfg, run_dir, data, recipe, bank, student, spe, env, device, start_epoch, skip) -> None:
     from rich.table import Table
 
     n_params = sum(p.numel() for p in student.parameters())
@@ -480,50 +483,19 @@ def _print_header(console, cfg, run_dir, data, recipe, bank, student, spe, env, 
     table.add_row("train", f"{t.epochs} epochs x {spe} steps, batch {t.batch_size} labeled + "
                   f"{t.unlabeled_batch_size} unlabeled, {cfg.optim.name} lr {cfg.optim.lr:g} {cfg.optim.schedule}, "
                   f"{device}" + (f", {env.world_size} processes" if env.enabled else ""))
-    console.print(table)
+    reporter.print(table)
 
 
-class _Progress:
-    """Rich progress over the whole run: step bar, clips/s, loss terms, ETA (when enabled); one line per epoch."""
+def _step_note(terms: dict, stats: dict, clips_per_s: float) -> str:
+    return f"{clips_per_s:.1f} clips/s " + " ".join(f"{k} {v:.3f}" for k, v in {**terms, **stats}.items())
 
-    def __init__(self, console, enabled: bool, total: int):
-        self.console, self.enabled = console, enabled
-        self.bar = None
-        if enabled:
-            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                                       TimeRemainingColumn)
 
-            self.bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                TextColumn("{task.fields[rate]}"), TextColumn("{task.fields[terms]}"),
-                                TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
-                                console=console, transient=True)
-            self.task = self.bar.add_task("train", total=total, rate="", terms="")
-
-    def __enter__(self):
-        if self.bar is not None:
-            self.bar.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop()
-
-    def stop(self) -> None:
-        if self.bar is not None:
-            self.bar.stop()
-
-    def update(self, epoch: int, epochs: int, stage, terms: dict, stats: dict, clips_per_s: float) -> None:
-        if self.bar is None:
-            return
-        shown = " ".join(f"{k} {v:.3f}" for k, v in {**terms, **stats}.items())
-        self.bar.update(self.task, advance=1, description=f"epoch {epoch + 1}/{epochs}" +
-                        (f" stage {stage}" if stage else ""), rate=f"{clips_per_s:.1f} clips/s", terms=shown)
-
-    def epoch_line(self, m: dict, epochs: int) -> None:
-        terms = " ".join(f"{k[5:]} {v:.3f}" for k, v in m.items() if k.startswith("loss_"))
-        extra = "".join(f"  {k} {m[k]:.2f}" for k in ("keep", "s") if k in m)
-        acc = (f"  top-1 {100 * m['top1']:.1f}% (best {100 * m['best_top1']:.1f}%)" if "top1" in m else "")
-        self.console.print(f"epoch {m['epoch']:>3}/{epochs}  loss {m['loss']:.4f} ({terms}){extra}{acc}  "
-                           f"{m['clips_per_s']:.1f} clips/s  lr {m['lr']:.2e}  {m['epoch_s']:.1f}s")
+def _epoch_line(m: dict, epochs: int) -> str:
+    terms = " ".join(f"{k[5:]} {v:.3f}" for k, v in m.items() if k.startswith("loss_"))
+    extra = "".join(f"  {k} {m[k]:.2f}" for k in ("keep", "s") if k in m)
+    acc = (f"  top-1 {100 * m['top1']:.1f}% (best {100 * m['best_top1']:.1f}%)" if "top1" in m else "")
+    return (f"epoch {m['epoch']:>3}/{epochs}  loss {m['loss']:.4f} ({terms}){extra}{acc}  "
+            f"{m['clips_per_s']:.1f} clips/s  lr {m['lr']:.2e}  {m['epoch_s']:.1f}s")
 
 
 def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
