@@ -138,7 +138,8 @@ class ClipLoader(DataLoader):
     one line per pass at most) and skips batches in which every video failed."""
 
     def __iter__(self):
-        spec = self.dataset.spec
+        clips = _clip_dataset(self.dataset)
+        spec = clips.spec
         failed: list[tuple[str, str]] = []
         try:
             for batch in super().__iter__():
@@ -147,7 +148,14 @@ class ClipLoader(DataLoader):
                     batch["video"] = finish(batch["video"], batch.pop("colour"), spec.mean, spec.std)
                     yield batch
         finally:  # also when the consumer stops early or fails
-            self.dataset.manifest.skipped.add(failed)
+            clips.manifest.skipped.add(failed)
+
+
+def _clip_dataset(dataset: Dataset) -> ClipDataset:
+    """The ClipDataset under wrappers that hold it as `.dataset` (torch's Subset, distill's EpochItems)."""
+    while not isinstance(dataset, ClipDataset):
+        dataset = dataset.dataset
+    return dataset
 
 
 def _seed_worker(worker_id: int) -> None:
