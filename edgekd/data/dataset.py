@@ -7,10 +7,11 @@ Batch (from make_loader):
      "index":  long (B,), positions in manifest.entries,
      "starts": long (B, n), start frame of each clip}
 
-Item (one video, `dataset[i]`): the same keys for one video, except that "video" is uint8
-(C, T, H, W) or (n, C, T, H, W) and "colour" holds each clip's colour map, (3, 4) or (n, 3, 4).
-Workers send uint8; the loader makes a whole batch normalized float in one op in the main process
-(transforms.finish), so workers spend their time decoding.
+Item (one video, `dataset[i]`): the same keys for one video: "video" (C, T, H, W) or (n, C, T, H, W),
+"label" int, "index" int, "starts" (n,) (each start repeated per spatial crop in multiview).
+Inside a DataLoader worker, "video" stays uint8 and "colour" carries each clip's colour map ((3, 4)
+or (n, 3, 4)): the loader makes the whole batch normalized float in one op in the main process
+(transforms.finish), so workers spend their time decoding and send a quarter of the bytes.
 
 Modes: "train" = random clips + augmentation; "eval" = uniformly spaced clips, centre crop;
 "multiview" = K uniformly spaced clips x S spatial crops (S = 3: start/centre/end of the long side).
@@ -29,7 +30,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, get_worker_info
 
 from edgekd.checkpoint import DataSpec
 from edgekd.data.decode import BACKENDS, failure_reason, probe_cached, read_frames
@@ -75,10 +76,13 @@ class ClipDataset(Dataset):
         if path in self.manifest.skipped or path in self._failed_here:  # known bad: reported once already
             return {"index": i}
         try:
-            return self._load(i, entry)
+            item = self._load(i, entry)
         except VideoDecodeError as e:
             self._failed_here.add(path)  # this process (a worker) never decodes it again
             return {"index": i, "failed": (path, failure_reason(e, path))}
+        if get_worker_info() is None:  # in the main process: finish here; a worker leaves it to the loader
+            item["video"] = finish(item["video"], item.pop("colour"), self.spec.mean, self.spec.std)
+        return item
 
     def _load(self, i: int, entry) -> dict[str, Any]:
         spec = self.spec
@@ -120,11 +124,11 @@ def collate_clips(batch: list[dict[str, Any]]) -> dict[str, Any]:
     failed = [b["failed"] for b in batch if "failed" in b]
     if not ok:
         empty = torch.zeros(0, dtype=torch.long)
-        return {"video": torch.zeros(0, dtype=torch.uint8), "colour": torch.zeros(0, 3, 4), "label": empty,
-                "index": empty, "starts": empty, "failed": failed}
+        return {"video": torch.zeros(0), "label": empty, "index": empty, "starts": empty, "failed": failed}
+    colour = {"colour": torch.stack([b["colour"] for b in ok])} if "colour" in ok[0] else {}  # (B, [n,] 3, 4)
     return {
-        "video": torch.stack([b["video"] for b in ok]),                   # uint8 (B, C, T, H, W) or (B, n, ...)
-        "colour": torch.stack([b["colour"] for b in ok]),                 # (B, 3, 4) or (B, n, 3, 4)
+        "video": torch.stack([b["video"] for b in ok]),                   # (B, C, T, H, W) or (B, n, ...)
+        **colour,
         "label": torch.tensor([b["label"] for b in ok], dtype=torch.long),  # (B,)
         "index": torch.tensor([b["index"] for b in ok], dtype=torch.long),  # (B,)
         "starts": torch.stack([b["starts"] for b in ok]),                  # (B, n)
@@ -145,7 +149,8 @@ class ClipLoader(DataLoader):
             for batch in super().__iter__():
                 failed += batch.pop("failed")
                 if len(batch["index"]):
-                    batch["video"] = finish(batch["video"], batch.pop("colour"), spec.mean, spec.std)
+                    if "colour" in batch:  # uint8 from workers
+                        batch["video"] = finish(batch["video"], batch.pop("colour"), spec.mean, spec.std)
                     yield batch
         finally:  # also when the consumer stops early or fails
             clips.manifest.skipped.add(failed)

@@ -21,15 +21,14 @@ def spec(tiny_manifest):
 
 def test_train_item(tiny_manifest, spec):
     item = ClipDataset(tiny_manifest, spec, mode="train")[3]
-    assert item["video"].shape == (3, 8, 32, 32) and item["video"].dtype == torch.uint8  # workers send bytes
-    assert item["colour"].shape == (3, 4)
+    assert item["video"].shape == (3, 8, 32, 32) and item["video"].dtype == torch.float32
     assert item["label"] == tiny_manifest.entries[3].label and item["index"] == 3
     assert item["starts"].dtype == torch.long and item["starts"].shape == (1,)
 
 
 def test_n_clips_of_one_video_for_timebalance(tiny_manifest, spec):
     item = ClipDataset(tiny_manifest, spec, mode="train", clips_per_video=4)[0]
-    assert item["video"].shape == (4, 3, 8, 32, 32) and item["colour"].shape == (4, 3, 4)
+    assert item["video"].shape == (4, 3, 8, 32, 32)
     assert (item["starts"].diff() >= 0).all()
     assert not torch.equal(item["video"][0], item["video"][3])
 
@@ -40,7 +39,17 @@ def test_eval_is_deterministic_and_backends_agree(tiny_manifest, spec, backend):
     b = ClipDataset(tiny_manifest, spec, mode="eval", backend=backend)[5]
     assert torch.equal(a["video"], b["video"]) and a["starts"].tolist() == [4]  # centre of 16 frames
     other = ClipDataset(tiny_manifest, spec, mode="eval", backend="pyav" if backend == "decord" else "decord")[5]
-    assert (a["video"].float() - other["video"].float()).abs().mean() < 0.05 * 255 * 0.225
+    assert (a["video"] - other["video"]).abs().mean() < 0.05
+
+
+def test_a_worker_sends_uint8_and_the_loader_finishes_the_batch_alike(tiny_manifest, spec, monkeypatch):
+    ds = ClipDataset(tiny_manifest, spec, mode="eval", clips_per_video=2)
+    in_main = torch.stack([ds[4]["video"], ds[5]["video"]])  # float, normalized
+    monkeypatch.setattr("edgekd.data.dataset.get_worker_info", lambda: object())  # as inside a worker
+    in_worker = ds[4]
+    assert in_worker["video"].dtype == torch.uint8 and in_worker["colour"].shape == (2, 3, 4)
+    batch = next(iter(make_loader(ds, batch_size=2, shuffle=False, num_workers=0, sampler=[4, 5])))
+    assert "colour" not in batch and torch.allclose(batch["video"], in_main, atol=1e-6)
 
 
 def test_multiview_is_k_clips_times_3_crops(tiny_manifest, spec):
