@@ -34,6 +34,7 @@ from edgekd.distill.data import Streams, eval_loader, prepare_data
 from edgekd.distill.evaluate import accuracy_metrics, predict
 from edgekd.distill.recipes import Batch, Recipe, StudentOut, build_recipe
 from edgekd.distill.schedule import Schedule
+from edgekd.distill.student_init import apply_backbone_init, read_backbone_init
 from edgekd.distill.teacher_bank import TeacherBank, load_teachers
 from edgekd.errors import CheckpointError, ConfigError, TrainingDiverged
 from edgekd.io import write_text_atomic
@@ -86,6 +87,8 @@ def _distill(cfg: DistillConfig, env: dist.DistEnv, device: torch.device, given_
     if cfg.run.tensorboard and env.is_main:
         _tensorboard_writer()  # fail now, not after the run folder exists
     ckpt = _load_resume(resume, cfg, recipe) if resume is not None else None
+    init_state = None if not cfg.student.init else read_backbone_init(cfg.student.init, cfg.student.name,
+                                                                      cfg.student.kwargs())
     with dist.main_first(env):  # rank 0 generates/caches datasets and teachers, the others read them
         data = prepare_data(cfg)
         bank = load_teachers(cfg, recipe, data.manifest, data.split, data.spec, given_teachers, log)
@@ -95,6 +98,9 @@ def _distill(cfg: DistillConfig, env: dist.DistEnv, device: torch.device, given_
     _seed_all(t.seed)
     student = build_student(cfg.student.name, num_classes=data.spec.num_classes, frames=data.spec.frames,
                             size=data.spec.size, **cfg.student.kwargs())
+    if init_state is not None:
+        loaded = apply_backbone_init(student, init_state, cfg.student.init)
+        log(f"student backbone: {loaded} tensors from {cfg.student.init}", highlight=False, soft_wrap=True)
     projector = recipe.make_projector(student, bank)
     model = DistillModel(student, projector).to(device)
     input_format = _channels_last(model) if t.channels_last else None
