@@ -3,21 +3,29 @@
 from __future__ import annotations
 
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import click
-from rich.console import Console
+from rich.markup import escape
 
-out = Console()
-err = Console(stderr=True)
+from edgekd.report import Reporter, make_console
+
+out = make_console()  # tables and results (stdout)
+err = make_console(stderr=True)  # errors, status, progress (stderr)
 
 
 @dataclass
 class State:
     debug: bool = False
+    reporter: Reporter = field(default_factory=lambda: Reporter(err))
 
 
 state = State()
+
+
+def reporter() -> Reporter:
+    """The reporter of this invocation (made anew by `edgekd.cli.main.main`): warnings said once per run."""
+    return state.reporter
 
 
 def report_error(e: BaseException) -> int:
@@ -35,11 +43,11 @@ def report_error(e: BaseException) -> int:
     if state.debug:
         err.print(traceback.format_exc(), markup=False, highlight=False)
     if isinstance(e, EdgekdError):
-        err.print(f"[bold red]error:[/bold red] {e.message}", markup=True, highlight=False)
+        err.print(f"[bold red]error:[/bold red] {escape(e.message)}", highlight=False)
         if e.hint:
-            err.print(f"[yellow]hint:[/yellow] {e.hint}", highlight=False)
+            err.print(f"[yellow]hint:[/yellow] {escape(e.hint)}", highlight=False)
         return e.exit_code
-    err.print(f"[bold red]internal error:[/bold red] {type(e).__name__}: {e}", highlight=False)
+    err.print(f"[bold red]internal error:[/bold red] {escape(f'{type(e).__name__}: {e}')}", highlight=False)
     if not state.debug:
         err.print("[yellow]hint:[/yellow] re-run with --debug for the traceback and report it")
     return 1

@@ -16,18 +16,12 @@ RECIPE_NAMES = ("supervised", "feature", "pseudo", "feature+pseudo", "kd", "time
                 "timebalance-one")  # kept in step with edgekd.distill.recipes.RECIPES (tests/distill checks)
 
 
-def _flag_overrides(**flags) -> list[str]:
-    """CLI shorthand flags as `key=value` overrides (None = not given)."""
-    keys = {"recipe": "recipe.name", "student": "student.name", "data": "data.path", "labeled": "data.labeled",
-            "epochs": "train.epochs", "name": "run.name", "device": "train.device", "workers": "data.workers",
-            "baseline": "run.baseline", "tensorboard": "run.tensorboard", "seed": "train.seed"}
-    return [f"{keys[k]}={v}" for k, v in flags.items() if v is not None]
-
-
 def distill_cmd(
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML config (e.g. configs/ucf101_split1_timebalance_5pct.toml)."),
     set_: List[str] = typer.Option([], "--set", "-s", help="Override any config key: --set optim.lr=3e-4 (repeatable)."),
-    recipe: Optional[str] = typer.Option(None, "--recipe", "-r", help="Recipe: " + ", ".join(RECIPE_NAMES) + "."),
+    recipe: Optional[str] = typer.Option(None, "--recipe", "-r", help="Recipe: " + ", ".join(RECIPE_NAMES) + " (default: auto, chosen from the data; the run header says which and why)."),
+    teacher: List[str] = typer.Option([], "--teacher", "-t", help="ROLE=PATH: a teacher for a role (vl, kd, invariant, distinctive), e.g. --teacher vl=models/xclip (repeatable). Default: embedded teachers built on the data."),
+    template: List[str] = typer.Option([], "--template", help='Class-name prompt for the VL teacher without captions, e.g. "a video of a person {}." (repeatable).'),
     student: Optional[str] = typer.Option(None, "--student", help="Student network (e.g. tiny3d, r3d_18)."),
     data: Optional[str] = typer.Option(None, "--data", "-d", help="Dataset path; default: the embedded synthetic dataset."),
     labeled: Optional[float] = typer.Option(None, "--labeled", "-l", help="Fraction of train videos with labels, in (0, 1]."),
@@ -43,9 +37,9 @@ def distill_cmd(
     stop_after: Optional[int] = typer.Option(None, "--stop-after", help="Train only this many epochs now; continue with --resume."),
 ) -> None:
     """Distil teachers into a small student on few labels (default: the embedded synthetic data)."""
-    from edgekd.distill.config import load_config, resume_config
+    from edgekd.distill.config import flag_overrides, load_config, resume_config, with_templates
 
-    overrides = _flag_overrides(recipe=recipe, student=student, data=data, labeled=labeled, epochs=epochs,
+    overrides = flag_overrides(teacher, recipe=recipe, student=student, data=data, labeled=labeled, epochs=epochs,
                                 name=name, device=device, workers=workers, seed=seed, baseline=baseline,
                                 tensorboard=tensorboard) + list(set_)
     if resume is not None:
@@ -54,66 +48,10 @@ def distill_cmd(
         cfg, run_dir = resume_config(resume, overrides)
     else:
         cfg, run_dir = load_config(config, overrides), None
-    train_and_compare(cfg, resume=run_dir, stop_after=stop_after, log=console.err)
+    cfg = with_templates(cfg, template)
+    from edgekd.distill.compare import train_and_compare
 
-
-def train_and_compare(cfg, resume=None, stop_after: Optional[int] = None, log=None) -> Path:
-    """Train `cfg`'s run and, when run.baseline is set, the supervised baseline on the same labels and
-    budget; print both side by side. Returns the main run's folder."""
-    import dataclasses
-    import time
-
-    from edgekd.distill.train import distill
-
-    log = log or console.err
-    t0 = time.perf_counter()
-    main_run = distill(cfg, resume=resume, stop_after=stop_after, console=log)
-    rows = [(main_run, time.perf_counter() - t0)]
-    if cfg.run.baseline and cfg.recipe.name != "supervised" and resume is None and stop_after is None:
-        base = dataclasses.replace(
-            cfg, recipe=dataclasses.replace(cfg.recipe, name="supervised"),
-            run=dataclasses.replace(cfg.run, baseline=False, name=f"{cfg.run.name}-baseline" if cfg.run.name else None))
-        log.print("\n[bold]supervised baseline[/bold] on the same labels, same budget")
-        t1 = time.perf_counter()
-        rows.append((distill(base, console=log), time.perf_counter() - t1))
-    _print_comparison(rows)
-    return main_run
-
-
-def _print_comparison(rows: list[tuple[Path, float]]) -> None:
-    import os
-
-    from rich.table import Table
-
-    from edgekd.distill.train import read_metrics
-
-    if int(os.environ.get("RANK", "0")) != 0:
-        return
-    table = Table(title="test top-1 (single centre clip per video)")
-    for col in ("run", "recipe", "student", "labels", "epochs", "top-1", "best", "time"):
-        right = col in ("epochs", "top-1", "best", "time")
-        table.add_column(col, justify="right" if right else "left", overflow="fold", no_wrap=right)
-    results = []
-    for run_dir, seconds in rows:
-        m = read_metrics(run_dir)
-        if not m:
-            continue
-        from edgekd.config import load_toml
-
-        c = load_toml(run_dir / "config.toml")
-        last = m[-1]
-        labels = (f"{c['data']['labeled_per_class']}/class" if "labeled_per_class" in c["data"]
-                  else f"{100 * c['data'].get('labeled', 0):g}%")
-        results.append(last.get("top1"))
-        table.add_row(run_dir.name, c["recipe"]["name"], c["student"]["name"], labels, str(last["epoch"]),
-                      f"{100 * last['top1']:.1f}%" if "top1" in last else "-",
-                      f"{100 * last['best_top1']:.1f}%" if last.get("best_top1", -1) >= 0 else "-",
-                      f"{seconds / 60:.1f} min")
-    if len(results) == 2 and None not in results:
-        delta = 100 * (results[0] - results[1])
-        table.caption = f"{'+' if delta >= 0 else ''}{delta:.1f} points top-1 over the supervised baseline"
-    console.out.print(table)
-    console.out.print("runs in " + ", ".join(str(r) for r, _ in rows))
+    train_and_compare(cfg, resume=run_dir, stop_after=stop_after, reporter=console.reporter(), table_console=console.out)
 
 
 def eval_cmd(
@@ -134,7 +72,7 @@ def eval_cmd(
     from edgekd.distill.evaluate import evaluate_run
 
     r = evaluate_run(resolve_run(run), data=data, clips=clips, crops=crops, batch_size=batch_size, workers=workers,
-                     device=device, checkpoint="best.pt" if best else "checkpoint.pt", console=console.err)
+                     device=device, checkpoint="best.pt" if best else "checkpoint.pt", reporter=console.reporter())
     p = r["protocol"]
     table = Table(title=f"{r['run']}  ({r['student']}, {r['recipe']})")
     for col in ("videos", "views", "top-1", "top-5", "time"):
@@ -169,7 +107,7 @@ def ablate_cmd(
     run_ablation(fractions=[float(x) for x in labeled.split(",") if x],
                  recipes=[r for r in recipes.split(",") if r] if recipes else None, epochs=epochs, out=out,
                  data=data, overrides=list(set_), seeds=[int(s) for s in seeds.split(",") if s],
-                 console=console.err, table_console=console.out)
+                 reporter=console.reporter(), table_console=console.out)
 
 
 def register(app: typer.Typer) -> None:

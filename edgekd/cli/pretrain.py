@@ -16,7 +16,7 @@ from typing import List, Optional
 
 import typer
 
-from edgekd.cli.console import err, out
+from edgekd.cli.console import out, reporter
 
 DATA_HELP = "Dataset (folder, manifest.json, CSV, UCF101/HMDB51 split files). Omit for the synthetic default."
 
@@ -61,15 +61,15 @@ def pretrain_cmd(
         split = SemiSplit.load(split_file)
     else:
         split = make_split(manifest, labeled_fraction=labeled_fraction or 0.1, seed=seed)
-    folder = pretrain_pcl(manifest, split, spec, out_dir, cfg, teacher=teacher, device=device, force=force)
+    folder = pretrain_pcl(manifest, split, spec, out_dir, cfg, teacher=teacher, device=device, force=force,
+                          reporter=reporter())
     row = summary(folder)
     table = Table(title=f"pretrained student written to {folder}")
     for col in row:
         table.add_column(col, justify="left" if col in ("student", "teacher") else "right")
     table.add_row(*row.values())
     out.print(table)
-    err.print(f"next: edgekd distill --student {student} --set student.init={folder}", highlight=False,
-              soft_wrap=True)
+    reporter().print(f"next: edgekd distill --student {student} --set student.init={folder}")
 
 
 def register(app: typer.Typer) -> None:

@@ -101,12 +101,14 @@ def _clip_source(manifest, split, spec: DataSpec, batch_size: int, seed: int, qu
 
 def pretrain_pcl(manifest, split, spec: DataSpec, out_dir: str | Path, cfg: PretrainConfig, *,
                  teacher: str | Path | None = None, device: str = "cpu", progress: bool = True,
-                 force: bool = False, on_epoch: Callable[[int, PCLNet], dict[str, Any] | None] | None = None) -> Path:
+                 force: bool = False, on_epoch: Callable[[int, PCLNet], dict[str, Any] | None] | None = None,
+                 reporter=None) -> Path:
     """Pretrain `cfg.student` with PCL (+ KD from `teacher`, a PCL folder) on the split's unlabeled
     videos; write the PCL folder `out_dir` and return it.
 
     on_epoch(epoch, net) runs after every epoch (and as epoch 0 before training) with the network in
     eval mode; what it returns is stored in the folder's metrics per epoch (the benchmark's probe).
+    reporter: the CLI's edgekd.report.Reporter for the progress line (None: a default one).
     """
     from edgekd.data.transforms import AugmentConfig
     from edgekd.teachers.loading import refuse_existing
@@ -135,7 +137,7 @@ def pretrain_pcl(manifest, split, spec: DataSpec, out_dir: str | Path, cfg: Pret
     history, probes, start = [], [evaluate(0)], time.perf_counter()
     steps = max(1, len(source) // batch_size)
     with progress_bar("pcl" + (" + kd" if frozen is not None else ""), cfg.epochs * steps * batch_size,
-                      quiet=not progress) as advance:
+                      quiet=not progress, reporter=reporter) as advance:
         for epoch in range(1, cfg.epochs + 1):
             net.train()
             sums: dict[str, float] = {}
