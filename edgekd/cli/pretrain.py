@@ -55,7 +55,7 @@ def pretrain_cmd(
     cfg = merge(PretrainConfig(student=student, width=width, depth=depth, epochs=epochs, batch_size=batch_size,
                                lr=lr, kd_weight=kd_weight, temperature=temperature, seed=seed),
                 parse_overrides(set_), where="--set")
-    manifest = load_dataset(data)
+    manifest = load_dataset(data, reporter=reporter())  # skipped videos: one warning line
     spec = default_data_spec(manifest, frames=frames, size=size)
     if split_file is not None:
         split = SemiSplit.load(split_file)

@@ -93,7 +93,7 @@ def _distill(cfg: DistillConfig, env: dist.DistEnv, device: torch.device, given_
     init_state = None if not cfg.student.init else read_backbone_init(cfg.student.init, cfg.student.name,
                                                                       cfg.student.kwargs())
     with dist.main_first(env):  # rank 0 generates/caches datasets and teachers, the others read them
-        data = prepare_data(cfg)
+        data = prepare_data(cfg, reporter)
         if cfg.recipe.name == AUTO:
             name, why = choose_recipe(cfg, data.manifest)
             cfg = dataclasses.replace(cfg, recipe=dataclasses.replace(cfg.recipe, name=name))
@@ -215,6 +215,7 @@ def _distill(cfg: DistillConfig, env: dist.DistEnv, device: torch.device, given_
             metrics.update(best_top1=best["top1"], best_epoch=best["epoch"], time=time.strftime("%Y-%m-%dT%H:%M:%S"))
             if env.is_main:
                 save(epoch + 1, 0, metrics)
+                data.manifest.skipped.write(run_dir)  # skipped_videos.txt: every video skipped so far
                 with open(run_dir / "metrics.jsonl", "a") as f:
                     f.write(json.dumps(metrics) + "\n")
                 if tb is not None:
