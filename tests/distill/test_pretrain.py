@@ -147,3 +147,36 @@ def test_cross_architecture_pair_trains_and_initialises_a_student(tiny_synth, tm
     assert all(torch.equal(fresh.state_dict()[k], v) for k, v in trained.items())
     with pytest.raises(ConfigError, match="r3d_18"):
         read_backbone_init(student, "tiny3d", {"width": 0.25})
+
+
+def test_linear_probe_reads_what_the_features_carry(tiny_synth):
+    """The probe scores a backbone whose features carry the label near 100 % and one whose features
+    ignore the input at chance, on the real decoded test clips."""
+    from torch import nn
+
+    from edgekd.data.manifest import Manifest, default_data_spec
+    from edgekd.distill.probe import ClipSet, linear_probe
+
+    manifest = Manifest.load(tiny_synth)
+    spec = default_data_spec(manifest)
+    test = ClipSet.decode(manifest.split("test"), spec)
+    assert test.clips.shape == (len(manifest.split("test").entries), 3, spec.frames, spec.size, spec.size)
+    assert sorted(set(test.labels.tolist())) == [0, 1, 2, 3]
+
+    class Oracle(nn.Module):  # features = the label, hidden in the clip's first pixel
+        def __init__(self):
+            super().__init__()
+            self.scale = nn.Parameter(torch.ones(()))
+
+        def forward_features(self, x):
+            return torch.nn.functional.one_hot(x[:, 0, 0, 0, 0].round().long(), 4).float() * self.scale
+
+    class Blind(Oracle):
+        def forward_features(self, x):
+            return torch.ones(len(x), 4) * self.scale
+
+    marked = test.clips.clone()
+    marked[:, 0, 0, 0, 0] = test.labels.float()
+    labeled = ClipSet(marked, test.labels)
+    assert linear_probe(Oracle(), labeled, labeled) == 1.0
+    assert linear_probe(Blind(), labeled, labeled) <= 0.5
