@@ -2,7 +2,7 @@
 
     edgekd teacher zeroshot TEACHER [--data PATH] [--split test] [--template "a video of {}."]...
     edgekd teacher finetune TEACHER --out DIR [--mode linear|full] [--labeled-fraction F | --split-file F]
-    edgekd teacher pretrain --objective vl|invariant|distinctive --out DIR [--data PATH] [--epochs N]
+    edgekd teacher pretrain --objective vl|invariant|distinctive|pcl --out DIR [--data PATH] [--epochs N]
     edgekd teacher cache NAME=TEACHER... --out DIR [--clips-per-video K] [--temporal]
 
 TEACHER is anything `edgekd.teachers.load_teacher` reads: embedded:vl, a teacher folder,
@@ -185,7 +185,8 @@ def finetune_cmd(
 def pretrain_cmd(
     objective: str = typer.Option(..., "--objective",
                                   help="vl (CLIP-style, on captions, or on class-name prompts of the labeled split "
-                                       "when the data has none), invariant or distinctive (TimeBalance)."),
+                                       "when the data has none), invariant or distinctive (TimeBalance), "
+                                       "pcl (pretext + contrastive, Camarena)."),
     out_dir: Path = typer.Option(..., "--out", "-o", help="Teacher folder to write."),
     data: Optional[str] = typer.Option(None, "--data", "-d", help=DATA_HELP),
     video_root: Optional[str] = typer.Option(None, "--video-root", help=VIDEO_ROOT_HELP),
@@ -217,7 +218,7 @@ def pretrain_cmd(
     from edgekd.teachers.loading import read_teacher_meta, refuse_existing
     from edgekd.teachers.text import check_templates
 
-    objectives = ["vl", "invariant", "distinctive"]
+    objectives = ["vl", "invariant", "distinctive", "pcl"]
     if objective not in objectives:
         raise ConfigError(f"unknown objective {objective!r}", did_you_mean(objective, objectives))
     refuse_existing(out_dir, force)
@@ -251,9 +252,19 @@ def pretrain_cmd(
         out.print(table)
         out.print(zeroshot_summary(metrics))
         return
+    semi = _split(manifest, split_file, labeled_fraction, labeled_per_class, seed)
+    if objective == "pcl":
+        from edgekd.config import merge
+        from edgekd.distill.pretrain import PretrainConfig, pretrain_pcl
+
+        given.pop("frames_in", None)  # PCL sees RGB frames
+        cfg = merge(PretrainConfig(seed=seed), given, where="--set")
+        folder = pretrain_pcl(manifest, semi, spec, out_dir, cfg, device=str(_device(device)), force=force,
+                              reporter=reporter())
+        _print_pcl(folder)
+        return
     from edgekd.teachers.timebalance import pretrain_ssl
 
-    semi = _split(manifest, split_file, labeled_fraction, labeled_per_class, seed)
     folder = pretrain_ssl(objective, manifest, semi, spec, out_dir, seed=seed, num_workers=workers,
                           device=str(_device(device)), force=force, **_ssl_options(pretrain_ssl, given))
     metrics = read_teacher_meta(folder)[1]["metrics"]
@@ -263,6 +274,19 @@ def pretrain_cmd(
         table.add_column(col, justify="left" if col == "objective" else "right")
     table.add_row(objective, str(metrics.get("unlabeled_videos", "-")), str(len(losses)),
                   f"{metrics.get('pretrain_seconds', 0):.0f} s", f"{losses[0]:.3f}", f"{losses[-1]:.3f}")
+    out.print(table)
+
+
+def _print_pcl(folder: Path) -> None:
+    from rich.table import Table
+
+    from edgekd.distill.pretrain import summary
+
+    row = summary(folder)
+    table = Table(title=f"PCL teacher written to {folder}")
+    for col in row:
+        table.add_column(col, justify="left" if col in ("student", "teacher") else "right")
+    table.add_row(*row.values())
     out.print(table)
 
 

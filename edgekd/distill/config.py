@@ -55,6 +55,9 @@ class StudentConfig:
     width: float | None = None  # channel multiplier (tiny3d, mobilenet_*_tsm)
     depth: int | None = None  # blocks per stage (tiny3d, r3d_18 family)
     dropout: float | None = None  # before the classifier
+    # Backbone weights to start from: a folder written by `edgekd pretrain` / `edgekd teacher pretrain`
+    # (edgekd.distill.student_init); None = random init. The classifier always starts fresh.
+    init: str | None = None
 
     def kwargs(self) -> dict[str, Any]:
         return {k: v for k, v in (("width", self.width), ("depth", self.depth), ("dropout", self.dropout))
