@@ -97,13 +97,13 @@ def _hand_s(tiny_synth, tiny_spec, teachers, video_id):
     """s of one tiny_synth video (16 frames): clips of 8 frames at stride 1 starting at 0 and 8, centre crop."""
     from edgekd.data.decode import read_frames
     from edgekd.data.manifest import Manifest
-    from edgekd.data.transforms import eval_transform
+    from edgekd.data.transforms import eval_transform, finish
     from edgekd.teachers.timebalance import projected, temporal_similarity
 
     entry = next(e for e in Manifest.load(tiny_synth).entries if e.video_id == video_id)
     frames = read_frames(entry.path, np.arange(16), size=tiny_spec.size)
-    tf = eval_transform(tiny_spec.size, tiny_spec.mean, tiny_spec.std)
-    clips = torch.stack([tf(frames[:8]), tf(frames[8:])])            # (2, 3, 8, S, S)
+    tf = eval_transform(tiny_spec.size)                               # centre crop (uint8 + colour map)
+    clips = torch.stack([finish(*tf(part), tiny_spec.mean, tiny_spec.std) for part in (frames[:8], frames[8:])])
     with torch.no_grad():
         z = [projected(teachers[r], teachers[r].embed(clips)).unsqueeze(0) for r in ("invariant", "distinctive")]
     return float(temporal_similarity(*z))
