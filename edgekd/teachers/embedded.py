@@ -177,13 +177,16 @@ def build_teachers(manifest, split, folder: Path, config: EmbeddedConfig, *, pro
     """Pretrain and fine-tune the three teachers into `folder`; returns the build record (build.json)."""
     import torch
 
-    from edgekd.cli.console import err
     from edgekd.data.manifest import default_data_spec
     from edgekd.io import write_json
     from edgekd.teachers.embedded_vl import pretrain_vl
     from edgekd.teachers.finetune import finetune_teacher
     from edgekd.teachers.loading import load_teacher
     from edgekd.teachers.timebalance import pretrain_ssl
+
+    from edgekd.report import make_console
+
+    err = make_console(stderr=True)  # teachers sit below the CLI: they make their own stderr console
 
     def log(text: str) -> None:
         if progress:
