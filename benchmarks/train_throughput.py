@@ -26,6 +26,8 @@ import torch.nn.functional as F
 from rich.console import Console
 from rich.table import Table
 
+from edgekd.report import Reporter
+
 console = Console()
 
 
@@ -85,7 +87,7 @@ def cpu_section(steps: int, end_to_end: bool) -> None:
     spec = default_data_spec(manifest)
     recipe = build_recipe(cfg)
     split = make_split(manifest.split("train"), labeled_fraction=cfg.data.labeled, seed=cfg.data.split_seed)
-    bank = load_teachers(cfg, recipe, manifest, split, spec, log=console.print)
+    bank = load_teachers(cfg, recipe, manifest, split, spec, reporter=Reporter(console))
     B = cfg.train.batch_size + cfg.train.unlabeled_batch_size
     torch.manual_seed(0)
     x = torch.randn(B, 3, spec.frames, spec.size, spec.size)
@@ -113,7 +115,7 @@ def cpu_section(steps: int, end_to_end: bool) -> None:
         from edgekd.distill.train import distill, read_metrics
 
         with tempfile.TemporaryDirectory() as tmp:
-            run = distill(load_config(None, ["train.epochs=1", f"run.dir={tmp}", "run.baseline=false"]), console=console)
+            run = distill(load_config(None, ["train.epochs=1", f"run.dir={tmp}", "run.baseline=false"]), reporter=Reporter(console))
             m = read_metrics(run)[0]
         console.print(f"end to end (decode + augment + train, 1 epoch of the default run): {m['clips_per_s']:.1f} clips/s "
                       f"= {m['clips_per_s'] / rows[3][2]:.2f}x the tensor-only step rate")

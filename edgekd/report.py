@@ -24,11 +24,25 @@ PLAIN_EVERY_S = 5.0
 _PIPE_WIDTH = 200
 
 
+class FoldingConsole(Console):
+    """A console whose tables fold long cells onto more lines instead of cutting them with '…'."""
+
+    def print(self, *objects, **kwargs) -> None:
+        from rich.table import Table
+
+        for obj in objects:
+            if isinstance(obj, Table):
+                for column in obj.columns:
+                    if column.overflow == "ellipsis":
+                        column.overflow = "fold"
+        super().print(*objects, **kwargs)
+
+
 def make_console(stderr: bool = False) -> Console:
-    """A console whose lines never wrap (soft_wrap) and whose tables are wide enough in a pipe."""
-    console = Console(stderr=stderr, soft_wrap=True)
+    """A console whose lines never wrap (soft_wrap), whose tables fold, and are wide enough in a pipe."""
+    console = FoldingConsole(stderr=stderr, soft_wrap=True)
     if not console.is_terminal and "COLUMNS" not in os.environ:
-        console = Console(stderr=stderr, soft_wrap=True, width=_PIPE_WIDTH)
+        console = FoldingConsole(stderr=stderr, soft_wrap=True, width=_PIPE_WIDTH)
     return console
 
 
@@ -98,7 +112,7 @@ class PlainBar(Bar):
                  clock=time.monotonic):
         self.console, self.description, self.total, self.unit, self.every = console, description, total, unit, every
         self.clock = clock
-        self.done = 0
+        self.done = self.shown = 0
         self.note = ""
         self.t0 = self.last = clock()
 
@@ -112,11 +126,12 @@ class PlainBar(Bar):
             self._line()
 
     def finish(self) -> None:
-        if self.done:
+        if self.done != self.shown:  # the final state, unless the last line already showed it
             self._line()
 
     def _line(self) -> None:
         self.last = now = self.clock()
+        self.shown = self.done
         elapsed = max(now - self.t0, 1e-9)
         rate = self.done / elapsed
         left = (self.total - self.done) / rate if rate > 0 and self.done < self.total else 0.0

@@ -135,6 +135,11 @@ def register(app: typer.Typer) -> None:
     def pipeline(
         config: Optional[Path] = typer.Option(None, "--config", "-c", help="Distill config TOML (default: built-in)."),
         set_: Optional[List[str]] = typer.Option(None, "--set", help="Config override key=value (repeatable)."),
+        data: Optional[str] = typer.Option(None, "--data", "-d", help="Dataset path; default: the embedded synthetic dataset."),
+        recipe: Optional[str] = typer.Option(None, "--recipe", "-r", help="Distillation recipe (default: auto, chosen from the data)."),
+        labeled: Optional[float] = typer.Option(None, "--labeled", "-l", help="Fraction of train videos with labels."),
+        teacher: Optional[List[str]] = typer.Option(None, "--teacher", "-t", help="ROLE=PATH teacher for a role (repeatable)."),
+        template: Optional[List[str]] = typer.Option(None, "--template", help="Class-name prompt for the VL teacher without captions."),
         profile: str = typer.Option("host", "--profile", "-p", help="Profile for export (TensorRT) and bench."),
         trt: bool = typer.Option(False, "--trt", help="Also build a TensorRT engine (or its build manifest)."),
         iterations: Optional[int] = typer.Option(None, "--iterations", "-n", help="Bench: timed calls per batch size."),
@@ -145,14 +150,16 @@ def register(app: typer.Typer) -> None:
         from edgekd.bench.api import bench as run_bench
         from edgekd.bench.report import load_report, print_table
         from edgekd.distill.compare import train_and_compare
-        from edgekd.distill.config import load_config
+        from edgekd.distill.config import flag_overrides, load_config, with_templates
         from edgekd.export.api import export_run
         from edgekd.runtime.profiles import load_profile
 
         prof = load_profile(profile)  # fail on a bad profile before training, not after
-        cfg = load_config(config, list(set_ or []))
+        overrides = flag_overrides(teacher, data=data, recipe=recipe, labeled=labeled) + list(set_ or [])
+        cfg = with_templates(load_config(config, overrides), template)
         console.out.rule("[bold]1/3 distill")
-        run_dir = train_and_compare(cfg, log=console.out)  # and the supervised baseline, unless run.baseline=false
+        # and the supervised baseline, unless run.baseline=false
+        run_dir = train_and_compare(cfg, reporter=console.reporter(), table_console=console.out)
         console.out.rule("[bold]2/3 export")
         export_dir = export_run(run_dir, profile=prof, trt=trt,
                                 reporter=console.reporter())

@@ -16,18 +16,12 @@ RECIPE_NAMES = ("supervised", "feature", "pseudo", "feature+pseudo", "kd", "time
                 "timebalance-one")  # kept in step with edgekd.distill.recipes.RECIPES (tests/distill checks)
 
 
-def _flag_overrides(**flags) -> list[str]:
-    """CLI shorthand flags as `key=value` overrides (None = not given)."""
-    keys = {"recipe": "recipe.name", "student": "student.name", "data": "data.path", "labeled": "data.labeled",
-            "epochs": "train.epochs", "name": "run.name", "device": "train.device", "workers": "data.workers",
-            "baseline": "run.baseline", "tensorboard": "run.tensorboard", "seed": "train.seed"}
-    return [f"{keys[k]}={v}" for k, v in flags.items() if v is not None]
-
-
 def distill_cmd(
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML config (e.g. configs/ucf101_split1_timebalance_5pct.toml)."),
     set_: List[str] = typer.Option([], "--set", "-s", help="Override any config key: --set optim.lr=3e-4 (repeatable)."),
-    recipe: Optional[str] = typer.Option(None, "--recipe", "-r", help="Recipe: " + ", ".join(RECIPE_NAMES) + "."),
+    recipe: Optional[str] = typer.Option(None, "--recipe", "-r", help="Recipe: " + ", ".join(RECIPE_NAMES) + " (default: auto, chosen from the data; the run header says which and why)."),
+    teacher: List[str] = typer.Option([], "--teacher", "-t", help="ROLE=PATH: a teacher for a role (vl, kd, invariant, distinctive), e.g. --teacher vl=models/xclip (repeatable). Default: embedded teachers built on the data."),
+    template: List[str] = typer.Option([], "--template", help='Class-name prompt for the VL teacher without captions, e.g. "a video of a person {}." (repeatable).'),
     student: Optional[str] = typer.Option(None, "--student", help="Student network (e.g. tiny3d, r3d_18)."),
     data: Optional[str] = typer.Option(None, "--data", "-d", help="Dataset path; default: the embedded synthetic dataset."),
     labeled: Optional[float] = typer.Option(None, "--labeled", "-l", help="Fraction of train videos with labels, in (0, 1]."),
@@ -43,9 +37,9 @@ def distill_cmd(
     stop_after: Optional[int] = typer.Option(None, "--stop-after", help="Train only this many epochs now; continue with --resume."),
 ) -> None:
     """Distil teachers into a small student on few labels (default: the embedded synthetic data)."""
-    from edgekd.distill.config import load_config, resume_config
+    from edgekd.distill.config import flag_overrides, load_config, resume_config, with_templates
 
-    overrides = _flag_overrides(recipe=recipe, student=student, data=data, labeled=labeled, epochs=epochs,
+    overrides = flag_overrides(teacher, recipe=recipe, student=student, data=data, labeled=labeled, epochs=epochs,
                                 name=name, device=device, workers=workers, seed=seed, baseline=baseline,
                                 tensorboard=tensorboard) + list(set_)
     if resume is not None:
@@ -54,9 +48,10 @@ def distill_cmd(
         cfg, run_dir = resume_config(resume, overrides)
     else:
         cfg, run_dir = load_config(config, overrides), None
+    cfg = with_templates(cfg, template)
     from edgekd.distill.compare import train_and_compare
 
-    train_and_compare(cfg, resume=run_dir, stop_after=stop_after, log=console.err, out=console.out)
+    train_and_compare(cfg, resume=run_dir, stop_after=stop_after, reporter=console.reporter(), table_console=console.out)
 
 
 def eval_cmd(
@@ -77,7 +72,7 @@ def eval_cmd(
     from edgekd.distill.evaluate import evaluate_run
 
     r = evaluate_run(resolve_run(run), data=data, clips=clips, crops=crops, batch_size=batch_size, workers=workers,
-                     device=device, checkpoint="best.pt" if best else "checkpoint.pt", console=console.err)
+                     device=device, checkpoint="best.pt" if best else "checkpoint.pt", reporter=console.reporter())
     p = r["protocol"]
     table = Table(title=f"{r['run']}  ({r['student']}, {r['recipe']})")
     for col in ("videos", "views", "top-1", "top-5", "time"):
@@ -112,7 +107,7 @@ def ablate_cmd(
     run_ablation(fractions=[float(x) for x in labeled.split(",") if x],
                  recipes=[r for r in recipes.split(",") if r] if recipes else None, epochs=epochs, out=out,
                  data=data, overrides=list(set_), seeds=[int(s) for s in seeds.split(",") if s],
-                 console=console.err, table_console=console.out)
+                 reporter=console.reporter(), table_console=console.out)
 
 
 def register(app: typer.Typer) -> None:

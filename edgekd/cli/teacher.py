@@ -187,7 +187,8 @@ def finetune_cmd(
 @teacher_app.command("pretrain")
 def pretrain_cmd(
     objective: str = typer.Option(..., "--objective",
-                                  help="vl (captions, CLIP-style), invariant or distinctive (TimeBalance)."),
+                                  help="vl (CLIP-style, on captions, or on class-name prompts of the labeled split "
+                                       "when the data has none), invariant or distinctive (TimeBalance)."),
     out_dir: Path = typer.Option(..., "--out", "-o", help="Teacher folder to write."),
     data: Optional[str] = typer.Option(None, "--data", "-d", help=DATA_HELP),
     epochs: Optional[int] = typer.Option(None, "--epochs", "-e", help="Epochs (default: the objective's)."),
@@ -206,7 +207,7 @@ def pretrain_cmd(
     size: Optional[int] = typer.Option(None, "--size"),
     seed: int = typer.Option(0, "--seed"),
     workers: int = typer.Option(2, "--workers"),
-    device: str = typer.Option("cpu", "--device", help="SSL objectives: cpu, cuda, cuda:N."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N."),
     force: bool = typer.Option(False, "--force", help="Replace an existing --out folder."),
 ) -> None:
     """Pretrain a teacher: vl aligns a video tower to MiniLM on captions; invariant/distinctive: TimeBalance SSL."""
@@ -233,8 +234,13 @@ def pretrain_cmd(
 
         if template:
             given["templates"] = list(check_templates(template))
-        cfg = merge(VLPretrainConfig(seed=seed, num_workers=workers), given, where="--set")
-        folder = pretrain_vl(manifest, spec, out_dir, cfg, force=force, log=err.print)
+        from edgekd.teachers.embedded_vl import has_captions
+
+        cfg = merge(VLPretrainConfig(seed=seed, num_workers=workers, device=str(_device(device))), given, where="--set")
+        text = "captions" if has_captions(manifest) else "prompts"
+        labeled = None if text == "captions" else _split(manifest, split_file, labeled_fraction, labeled_per_class,
+                                                         seed).apply(manifest.split("train"))[0]
+        folder = pretrain_vl(manifest, spec, out_dir, cfg, text=text, labeled=labeled, force=force, log=err.print)
         metrics = read_teacher_meta(folder)[1]["metrics"]
         table = Table(title=f"vision-language teacher written to {folder}")
         for col in ("videos", "captions", "wall time", "CPU time", "final loss", "zero-shot top-1", "top-5", "chance"):

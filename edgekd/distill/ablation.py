@@ -20,6 +20,7 @@ from typing import Any
 from edgekd.distill.config import load_config
 from edgekd.distill.recipes import RECIPES
 from edgekd.io import write_json, write_text_atomic
+from edgekd.report import Reporter
 
 EPOCHS = 10  # per run: 16 runs (8 recipes x 2 fractions) take about 20 min on 2 CPU cores
 
@@ -39,12 +40,11 @@ def _claims(recipes: list[str]) -> list[tuple[str, str, str]]:
 
 def run_ablation(fractions: list[float], recipes: list[str] | None = None, epochs: int | None = EPOCHS,
                  out: str | Path = "runs/ablation", data: str | None = None, overrides: list[str] | None = None,
-                 seeds: list[int] | None = None, console=None, table_console=None) -> dict[str, Any]:
-    from rich.console import Console
-
+                 seeds: list[int] | None = None, reporter: Reporter | None = None,
+                 table_console=None) -> dict[str, Any]:
     from edgekd.distill.train import distill, read_metrics
 
-    console = console or Console(stderr=True)
+    reporter = reporter or Reporter()
     out = Path(out)
     recipes = [r for r in ORDER if r in (recipes or RECIPES.names())] + \
               [r for r in (recipes or []) if r not in ORDER]
@@ -71,15 +71,15 @@ def run_ablation(fractions: list[float], recipes: list[str] | None = None, epoch
                 cfg = load_config(None, sets + list(overrides or []))
                 run_dir = out / name
                 done = read_metrics(run_dir)
-                console.rule(f"[bold]ablation {k}/{total}: {recipe} at {frac * 100:g}% labels, seed {seed}")
+                reporter.print(f"[bold]== ablation {k}/{total}: {recipe} at {frac * 100:g}% labels, seed {seed}")
                 t0 = time.perf_counter()
                 if done and done[-1]["epoch"] >= cfg.train.epochs:
-                    console.print(f"reusing finished run {run_dir}")
+                    reporter.print(f"reusing finished run {run_dir}")
                 else:
                     resume = run_dir if (run_dir / "checkpoint.pt").is_file() else None
                     if resume is not None:
                         cfg = dataclasses.replace(cfg, run=dataclasses.replace(cfg.run, name=run_dir.name))
-                    distill(cfg, resume=resume, console=console)
+                    distill(cfg, resume=resume, reporter=reporter)
                 m = read_metrics(run_dir)[-1]
                 results["runs"].append({"recipe": recipe, "labeled": frac, "seed": seed, "run": str(run_dir),
                                         "top1": m["top1"], "best_top1": m["best_top1"], "epochs": m["epoch"],
@@ -87,10 +87,10 @@ def run_ablation(fractions: list[float], recipes: list[str] | None = None, epoch
     if any(r.startswith("timebalance") for r in recipes):
         from edgekd.distill.teacher_targets import teacher_targets
 
-        console.rule("[bold]teacher targets: top-1 of what each recipe distils towards")
+        reporter.print("[bold]== teacher targets: top-1 of what each recipe distils towards")
         base = ([f"data.path={data}"] if data else []) + list(overrides or [])
         results["targets"] = {str(f): teacher_targets(load_config(None, [f"data.labeled={f}"] + base),
-                                                      log=console.print) for f in fractions}
+                                                      reporter=reporter) for f in fractions}
     results["seconds"] = round(time.perf_counter() - t_start, 1)
     results["table"] = _table(results)
     results["checks"] = _checks(results)
@@ -98,8 +98,8 @@ def run_ablation(fractions: list[float], recipes: list[str] | None = None, epoch
                                     + ([f"train.epochs={epochs}"] if epochs else []) + list(overrides or [])).to_dict()
     write_json(out / "ablation.json", results)
     write_text_atomic(out / "ablation.md", markdown(results))
-    _print(results, table_console or console)
-    console.print(f"wrote {out / 'ablation.md'} and {out / 'ablation.json'}")
+    _print(results, table_console or reporter.console)
+    reporter.print(f"wrote {out / 'ablation.md'} and {out / 'ablation.json'}")
     return results
 
 

@@ -69,6 +69,10 @@ class TeacherConfig:
     invariant: str = "embedded:invariant"  # timebalance f_I
     distinctive: str = "embedded:distinctive"  # timebalance f_D
     cache: str | None = None  # folder of a TeacherCache with precomputed teacher outputs
+    # The embedded VL teacher learns from the videos' captions, or without them from class-name
+    # prompts of the labeled videos (auto: captions when the dataset has them).
+    vl_text: str = "auto"  # auto | captions | prompts
+    templates: list[str] = field(default_factory=lambda: ["a video of {}."])  # prompts; {} = class name
 
 
 @dataclass
@@ -101,7 +105,9 @@ class TimeBalanceLoss:
 
 @dataclass
 class RecipeConfig:
-    name: str = "feature+pseudo"  # the VL paper's method; best on the synthetic set at 5% and 10% (docs/ablation.md)
+    # auto: feature+pseudo (the VL paper's method; best on the synthetic set at 5% and 10%, docs/ablation.md)
+    # when the data has captions or a VL teacher is given by path, else timebalance (recipes.choose_recipe)
+    name: str = "auto"
     stage1_epochs: int | None = None  # two-stage recipes: feature-distillation epochs (None = half)
     feature: FeatureLoss = field(default_factory=FeatureLoss)
     pseudo: PseudoLoss = field(default_factory=PseudoLoss)
@@ -170,6 +176,36 @@ class DistillConfig:
         return dataclasses.replace(self, **sections)
 
 
+ROLES = ("vl", "kd", "invariant", "distinctive")  # the teacher roles of [teacher]
+FLAG_KEYS = {"recipe": "recipe.name", "student": "student.name", "data": "data.path", "labeled": "data.labeled",
+             "epochs": "train.epochs", "name": "run.name", "device": "train.device", "workers": "data.workers",
+             "baseline": "run.baseline", "tensorboard": "run.tensorboard", "seed": "train.seed"}
+
+
+def flag_overrides(teachers: list[str] | None = None, **flags) -> list[str]:
+    """CLI shorthand flags as `key=value` overrides (None = not given).
+
+    teachers: `ROLE=SPEC` items of --teacher (vl=models/xclip, invariant=runs/teachers/inv, ...).
+    """
+    sets = [f"{FLAG_KEYS[k]}={v}" for k, v in flags.items() if v is not None]
+    for item in teachers or []:
+        role, sep, spec = item.partition("=")
+        if not sep or role.strip() not in ROLES or not spec.strip():
+            raise ConfigError(f"--teacher {item!r} is not ROLE=PATH", "roles: " + ", ".join(ROLES) +
+                              "; e.g. --teacher vl=models/xclip-base")
+        sets.append(f"teacher.{role.strip()}={spec.strip()}")
+    return sets
+
+
+def with_templates(cfg: DistillConfig, templates: list[str] | None) -> DistillConfig:
+    """cfg with --template prompts (set directly: a prompt may hold the comma that separates list overrides)."""
+    if not templates:
+        return cfg
+    from edgekd.teachers.text import check_templates
+
+    return dataclasses.replace(cfg, teacher=dataclasses.replace(cfg.teacher, templates=list(check_templates(templates))))
+
+
 def load_config(toml_path: str | Path | None = None, overrides: list[str] | None = None) -> DistillConfig:
     """Defaults <- TOML <- `key=value` overrides, then validated."""
     cfg = resolve(DistillConfig(), toml_path, overrides)
@@ -183,9 +219,10 @@ def _fail(key: str, msg: str, hint: str) -> None:
 
 def validate(cfg: DistillConfig) -> None:
     """Reject impossible values before any data is read or model built."""
-    from edgekd.distill.recipes import RECIPES
+    from edgekd.distill.recipes import AUTO, RECIPES
 
-    RECIPES.get(cfg.recipe.name)  # unknown recipe -> did-you-mean
+    if cfg.recipe.name != AUTO:
+        RECIPES.get(cfg.recipe.name)  # unknown recipe -> did-you-mean
     d, t, o, r = cfg.data, cfg.train, cfg.optim, cfg.recipe
     if d.split_file is None:
         if d.labeled is None and d.labeled_per_class is None:

@@ -14,6 +14,8 @@ from typing import Any
 
 import torch
 
+from edgekd.report import Reporter
+
 
 @torch.no_grad()
 def predict(model: torch.nn.Module, loader, device: torch.device, amp: bool = False,
@@ -88,7 +90,7 @@ def plot_confusion(confusion: list[list[int]], class_names: list[str], path: str
 def evaluate_run(run_dir: str | Path, *, data: str | None = None, clips: int | None = None,
                  crops: int | None = None, batch_size: int | None = None, workers: int | None = None,
                  device: str = "auto", checkpoint: str = "checkpoint.pt", write: bool = True,
-                 console=None) -> dict[str, Any]:
+                 reporter: Reporter | None = None) -> dict[str, Any]:
     """Multi-view evaluation of a run's student on its dataset's test split.
 
     Writes eval.json and confusion.png into the run folder (write=True) and returns the results.
@@ -120,7 +122,8 @@ def evaluate_run(run_dir: str | Path, *, data: str | None = None, clips: int | N
     loader = eval_loader(cfg, test, spec, mode="multiview", views=views, batch_size=batch_size or
                          max(1, cfg.train.eval_batch_size // (views[0] * views[1])), workers=workers)
     t0 = time.perf_counter()
-    logits, labels = _predict_with_progress(model, loader, dev, len(test.entries), console)
+    with (reporter or Reporter.quiet()).bar("eval", len(test.entries), unit="videos") as bar:
+        logits, labels = predict(model, loader, dev, progress=bar.advance)
     results = accuracy_metrics(logits, labels, list(spec.class_names))
     results.update({"run": str(run_dir), "checkpoint": str(ckpt_path), "protocol": {
         "clips": views[0], "crops": views[1], "frames": spec.frames, "size": spec.size,
@@ -132,20 +135,3 @@ def evaluate_run(run_dir: str | Path, *, data: str | None = None, clips: int | N
                        f"{run_dir.name}: top-1 {100 * results['top1']:.1f}% ({views[0]}x{views[1]} views)")
         results["files"] = [str(run_dir / "eval.json"), str(run_dir / "confusion.png")]
     return results
-
-
-def _predict_with_progress(model, loader, device, total: int, console=None):
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    with Progress(TextColumn("eval"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
-                  TimeRemainingColumn(), console=console, transient=True) as bar:
-        task = bar.add_task("eval", total=total, rate="")
-        t0 = time.perf_counter()
-
-        def advance(n: int) -> None:
-            bar.advance(task, n)
-            done = bar.tasks[0].completed
-            bar.update(task, rate=f"{done / max(time.perf_counter() - t0, 1e-9):.1f} videos/s")
-
-        return predict(model, loader, device, progress=advance)
-

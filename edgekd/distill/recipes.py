@@ -101,6 +101,28 @@ def build_recipe(cfg: "DistillConfig") -> Recipe:
     return RECIPES.get(cfg.recipe.name)(cfg)
 
 
+AUTO = "auto"  # recipe.name: chosen from what the data and teachers allow (choose_recipe)
+
+
+def choose_recipe(cfg: "DistillConfig", manifest) -> tuple[str, str]:
+    """(recipe name, why) for recipe.name = "auto".
+
+    feature+pseudo (the VL paper's method, best on the synthetic set) when the vision-language teacher
+    has real language to stand on: the videos' captions, or a CLIP-style teacher given by path.
+    Otherwise timebalance: its teachers learn from the unlabeled videos themselves, while a VL teacher
+    built from class-name prompts knows no more than the few labeled videos.
+    """
+    from edgekd.distill.teacher_bank import EMBEDDED
+    from edgekd.teachers.embedded_vl import has_captions
+
+    if not cfg.teacher.vl.startswith(EMBEDDED):
+        return "feature+pseudo", f"a vision-language teacher was given ({cfg.teacher.vl})"
+    if has_captions(manifest):
+        return "feature+pseudo", "the videos have captions for the vision-language teacher"
+    return "timebalance", ("no captions in the data, so the TimeBalance teachers learn from the unlabeled videos; "
+                           "--recipe feature+pseudo would build the VL teacher from class-name prompts")
+
+
 @RECIPES.register("supervised")
 class Supervised(Recipe):
     name = "supervised"

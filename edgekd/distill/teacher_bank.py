@@ -16,6 +16,7 @@ import torch
 
 from edgekd.distill.config import NO_TEACHER
 from edgekd.errors import ConfigError, TeacherError
+from edgekd.report import Reporter
 
 if TYPE_CHECKING:
     from edgekd.checkpoint import DataSpec
@@ -119,44 +120,49 @@ def _check_teacher(role: str, teacher: "Teacher", recipe: "Recipe", spec: "DataS
 
 
 def load_teachers(cfg, recipe: "Recipe", manifest, split, spec: "DataSpec",
-                  given: dict[str, "Teacher"] | None = None, log=print) -> TeacherBank:
-    """Load the teachers `recipe` needs (embedded ones built/cached by edgekd.teachers.embedded).
+                  given: dict[str, "Teacher"] | None = None, reporter: Reporter | None = None,
+                  device: str = "cpu") -> TeacherBank:
+    """Load the teachers `recipe` needs; embedded ones are built on `device` on first use for this
+    dataset and split (edgekd.teachers.embedded), and only those the recipe's roles name.
 
     `given` maps roles to ready Teacher objects (API and tests); other roles load from their spec.
     """
-    teachers: dict[str, Teacher] = {}
-    by_spec: dict[str, Teacher] = {}
-    embedded: dict[str, Teacher] | None = None
+    specs = {}
     for role in recipe.roles:
         if given and role in given:
-            teachers[role] = given[role]
             continue
         spec_str = getattr(cfg.teacher, role)
         if spec_str.strip().lower() in NO_TEACHER:
             raise ConfigError(f"recipe {recipe.name!r} needs a teacher for role {role!r} but teacher.{role} is "
-                              f"{spec_str!r}", f"set --set teacher.{role}=embedded:{role if role != 'kd' else 'vl'} "
-                              "(or a teacher checkpoint), or use --recipe supervised")
-        if spec_str not in by_spec:
-            if spec_str.startswith(EMBEDDED):
-                if embedded is None:
-                    from edgekd.teachers.embedded import default_teachers
+                              f"{spec_str!r}", f"pass --teacher {role}=PATH (a teacher folder or checkpoint), "
+                              f"or --set teacher.{role}=embedded:{role if role != 'kd' else 'vl'}, "
+                              "or use --recipe supervised")
+        specs[role] = spec_str
+    embedded_names = sorted({s[len(EMBEDDED):] for s in specs.values() if s.startswith(EMBEDDED)})
+    embedded: dict[str, Teacher] = {}
+    if embedded_names:
+        from edgekd.teachers.embedded import NAMES, EmbeddedConfig, default_teachers
 
-                    log("[dim]loading embedded teachers (built and cached on first use)...[/dim]")
-                    embedded = default_teachers(manifest, split, spec)
-                key = spec_str[len(EMBEDDED):]
-                if key not in embedded:
-                    raise ConfigError(f"teacher.{role}: unknown embedded teacher {spec_str!r}",
-                                      "choose " + ", ".join(EMBEDDED + k for k in sorted(embedded)))
-                by_spec[spec_str] = embedded[key]
-            else:
-                from edgekd.teachers import load_teacher
+        unknown = [n for n in embedded_names if n not in NAMES]
+        if unknown:
+            raise ConfigError(f"unknown embedded teacher {EMBEDDED + unknown[0]!r}",
+                              "choose " + ", ".join(EMBEDDED + k for k in NAMES))
+        config = EmbeddedConfig(vl_text=cfg.teacher.vl_text, vl={"templates": tuple(cfg.teacher.templates)})
+        embedded = default_teachers(manifest, split, spec, names=embedded_names, reporter=reporter, config=config,
+                                    device=device)
+    by_spec: dict[str, Teacher] = {}
+    for spec_str in set(specs.values()):
+        if spec_str.startswith(EMBEDDED):
+            by_spec[spec_str] = embedded[spec_str[len(EMBEDDED):]]
+        else:
+            from edgekd.teachers import load_teacher
 
-                by_spec[spec_str] = load_teacher(spec_str, spec)
-        teachers[role] = by_spec[spec_str]
+            by_spec[spec_str] = load_teacher(spec_str, spec)
+    teachers = {**(given or {}), **{role: by_spec[s] for role, s in specs.items()}}
+    teachers = {role: teachers[role] for role in recipe.roles}
     for role, teacher in teachers.items():
         teacher.freeze() if hasattr(teacher, "freeze") else teacher.eval()
-        source = "given" if given and role in given else getattr(cfg.teacher, role)
-        _check_teacher(role, teacher, recipe, spec, source)
+        _check_teacher(role, teacher, recipe, spec, specs.get(role, "given"))
     if not cfg.teacher.cache or not teachers:
         return TeacherBank(teachers)
     return TeacherBank(teachers, *open_cache(cfg.teacher.cache, teachers, recipe, spec))

@@ -79,7 +79,7 @@ def measure_targets(cfg, teachers, data, batch_size: int = 16) -> dict[str, Any]
     return out
 
 
-def teacher_targets(cfg, log=print) -> dict[str, Any]:
+def teacher_targets(cfg, reporter=None) -> dict[str, Any]:
     """measure_targets with the run's teachers: teacher.invariant/.distinctive, and teacher.vl if set."""
     from types import SimpleNamespace
 
@@ -90,4 +90,5 @@ def teacher_targets(cfg, log=print) -> dict[str, Any]:
     data = prepare_data(cfg)
     roles = ("invariant", "distinctive") + (() if cfg.teacher.vl.strip().lower() in NO_TEACHER else ("vl",))
     needs = SimpleNamespace(name="teacher targets", roles=roles, head_roles=roles)  # what load_teachers checks
-    return measure_targets(cfg, load_teachers(cfg, needs, data.manifest, data.split, data.spec, log=log), data)
+    return measure_targets(cfg, load_teachers(cfg, needs, data.manifest, data.split, data.spec,
+                                                reporter=reporter), data)

@@ -1,28 +1,29 @@
-"""edgekd's built-in teachers for a dataset, trained on first use and cached: "vl", "invariant", "distinctive".
+"""edgekd's built-in teachers for a dataset, each built on first use and cached: "vl", "invariant", "distinctive".
 
 No pretrained video weights can be fetched, so the demo and the tests need teachers edgekd can make
 itself, quickly, on a CPU:
 
     vl           the embedded vision-language teacher (edgekd.teachers.embedded_vl: a small video
-                 tower aligned to the frozen MiniLM sentence encoder on the videos' captions)
+                 tower aligned to the frozen MiniLM sentence encoder on the videos' captions, or,
+                 for datasets without captions, on class-name prompts of the labeled videos)
     invariant    the TimeBalance temporally-invariant teacher (L_I, Eq. 1, on unlabeled videos)
     distinctive  the TimeBalance temporally-distinctive teacher (L_D = L_D1 + L_D2)
 
-each then fine-tuned on the labeled split (edgekd.teachers.finetune). The networks are small and the
-schedules short (EmbeddedConfig), so the first build takes minutes on 2 CPU cores; afterwards the
-folders are reused. Like the vision-language tower, the SSL backbones see temporal gradients (frame
-differences) rather than frames: in a CPU budget of seconds per epoch, RGB contrastive pretraining
-learns the synthetic videos' random appearance and not their motion (fine-tuned test top-1 at chance),
-while on frame differences the same objectives learn motion features.
+each then fine-tuned on the labeled split (edgekd.teachers.finetune). Only the teachers a recipe
+asks for are built. The networks are small and the schedules short (EmbeddedConfig), so a build
+takes minutes on 2 CPU cores; afterwards the folders are reused. Like the vision-language tower,
+the SSL backbones see temporal gradients (frame differences) rather than frames: in a CPU budget of
+seconds per epoch, RGB contrastive pretraining learns the synthetic videos' random appearance and
+not their motion (fine-tuned test top-1 at chance), while on frame differences the same objectives
+learn motion features.
 
-    $EDGEKD_HOME/teachers/<dataset>-<split>-<config>/     (three fingerprints)
-        vl-pretrained/  invariant-pretrained/  distinctive-pretrained/    teacher folders
-        vl/  invariant/  distinctive/                                      fine-tuned on the labeled split
-        build.json                                                         timings and test accuracies
+    $EDGEKD_HOME/teachers/<dataset>-<split>/<name>-<recipe>/   (fingerprints of data, split, recipe)
+        pretrained/     teacher folder
+        tuned/          fine-tuned on the labeled split
+        build.json      timings and test accuracy; written last, marks the teacher complete
 
-Every teacher folder is built in a temporary folder and renamed into place; build.json is written
-last and marks the set complete. A lock file serialises concurrent first uses; an interrupted build
-resumes from the folders it finished.
+Every teacher folder is built in a temporary folder and renamed into place. A lock file per teacher
+serialises concurrent first uses; an interrupted build resumes from the folders it finished.
 """
 
 from __future__ import annotations
@@ -36,12 +37,14 @@ from pathlib import Path
 from typing import Any
 
 from edgekd.checkpoint import DataSpec
-from edgekd.errors import TeacherError
+from edgekd.errors import ConfigError, TeacherError
+from edgekd.report import Reporter
 
 NAMES = ("vl", "invariant", "distinctive")
-VERSION = 1                        # bump when the recipe changes: older folders are not reused
+VERSION = 2                        # bump when the recipe changes: older folders are not reused
 DEFAULT_LABELED_FRACTION = 0.1     # the split used when none is given (distill's default too)
 BUILD_FILE = "build.json"
+VL_TEXTS = ("auto", "captions", "prompts")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,6 +53,7 @@ class EmbeddedConfig:
 
     net_size: int = 32                          # the teachers' own clip size (batches are resized to it)
     vl: dict = dataclasses.field(default_factory=dict)  # overrides of embedded_vl.VLPretrainConfig
+    vl_text: str = "auto"                       # captions | prompts | auto (captions when the data has them)
     vl_finetune_mode: str = "linear"            # its head starts as the zero-shot classifier
     ssl_backbone: str = "tiny3d"
     ssl_width: float = 0.5
@@ -66,19 +70,34 @@ class EmbeddedConfig:
     ssl_finetune_lr: float = 0.0
     seed: int = 0
 
-    def resolved(self) -> dict[str, Any]:
-        """Everything that shapes the teachers, the vision-language recipe's defaults included."""
-        from edgekd.teachers.embedded_vl import VLPretrainConfig
+    def for_dataset(self, manifest) -> "EmbeddedConfig":
+        """`vl_text="auto"` resolved: captions when the dataset has them, else class-name prompts."""
+        if self.vl_text not in VL_TEXTS:
+            raise ConfigError(f"unknown VL teacher text source {self.vl_text!r}", "choose " + ", ".join(VL_TEXTS))
+        if self.vl_text != "auto":
+            return self
+        from edgekd.teachers.embedded_vl import has_captions
 
-        vl = dataclasses.asdict(dataclasses.replace(VLPretrainConfig(), net_size=self.net_size, seed=self.seed,
-                                                    **self.vl))
-        for key in ("num_workers", "max_bank_mb"):           # how, not what: no effect on the teacher
-            vl.pop(key, None)
-        return {"version": VERSION, **dataclasses.asdict(self), "vl": vl}
+        return dataclasses.replace(self, vl_text="captions" if has_captions(manifest) else "prompts")
 
-    def key(self, spec: DataSpec) -> str:
-        """Fingerprint of the recipe and the clips it trains on (the dataset's default DataSpec)."""
-        blob = json.dumps({**self.resolved(), "spec": spec.to_dict()}, sort_keys=True, default=str)
+    def recipe(self, name: str) -> dict[str, Any]:
+        """Everything that shapes teacher `name` (the vision-language recipe's defaults included)."""
+        fields = dataclasses.asdict(self)
+        if name == "vl":
+            from edgekd.teachers.embedded_vl import VLPretrainConfig
+
+            vl = dataclasses.asdict(dataclasses.replace(VLPretrainConfig(), net_size=self.net_size, seed=self.seed,
+                                                        **self.vl))
+            for key in ("num_workers", "max_bank_mb", "device"):  # how, not what: no effect on the teacher
+                vl.pop(key, None)
+            own = {"vl": vl, "vl_text": self.vl_text, "vl_finetune_mode": self.vl_finetune_mode}
+        else:
+            own = {k: v for k, v in fields.items() if k.startswith("ssl_")}
+        return {"version": VERSION, "teacher": name, "net_size": self.net_size, "seed": self.seed, **own}
+
+    def key(self, name: str, spec: DataSpec) -> str:
+        """Fingerprint of teacher `name`'s recipe and the clips it trains on (the dataset's default DataSpec)."""
+        blob = json.dumps({**self.recipe(name), "spec": spec.to_dict()}, sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:10]
 
 
@@ -98,46 +117,52 @@ def split_fingerprint(split) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:10]
 
 
-def teachers_folder(manifest, split, config: EmbeddedConfig | None = None) -> Path:
-    """$EDGEKD_HOME/teachers/<dataset>-<split>-<config> for this dataset, split and recipe."""
+def teacher_folder(name: str, manifest, split, config: EmbeddedConfig | None = None) -> Path:
+    """$EDGEKD_HOME/teachers/<dataset>-<split>/<name>-<recipe> for this dataset, split and recipe."""
     from edgekd.data.manifest import default_data_spec
     from edgekd.data.synthetic import edgekd_home
 
-    config = config or EmbeddedConfig()
+    config = (config or EmbeddedConfig()).for_dataset(manifest)
     split = resolve_split(manifest, split)
-    key = config.key(default_data_spec(manifest))
-    return edgekd_home() / "teachers" / f"{manifest.fingerprint()}-{split_fingerprint(split)}-{key}"
+    key = config.key(name, default_data_spec(manifest))
+    return edgekd_home() / "teachers" / f"{manifest.fingerprint()}-{split_fingerprint(split)}" / f"{name}-{key}"
 
 
-def default_teachers(manifest, split=None, data_spec: DataSpec | None = None, *, progress: bool = True,
-                     config: EmbeddedConfig | None = None) -> dict[str, Any]:
-    """{"vl", "invariant", "distinctive"} teachers for `manifest`, fine-tuned on the split's labeled videos.
+def default_teachers(manifest, split=None, data_spec: DataSpec | None = None, *, names=NAMES,
+                     reporter: Reporter | None = None, config: EmbeddedConfig | None = None,
+                     device: str = "cpu") -> dict[str, Any]:
+    """The embedded teachers `names` for `manifest`, fine-tuned on the split's labeled videos.
 
-    Built on first use (see the module docstring), then loaded from $EDGEKD_HOME. `data_spec` is the
-    run's input (the teachers resize and re-normalize its batches); None = the dataset's default.
+    Each is built on first use (see the module docstring; on `device`), then loaded from $EDGEKD_HOME.
+    `data_spec` is the run's input (the teachers resize and re-normalize its batches); None = the
+    dataset's default.
     """
     from edgekd.data.manifest import default_data_spec
     from edgekd.teachers.loading import load_teacher
 
-    config = config or EmbeddedConfig()
+    unknown = [n for n in names if n not in NAMES]
+    if unknown:
+        from edgekd.registry import did_you_mean
+
+        raise TeacherError(f"unknown embedded teacher {unknown[0]!r}", did_you_mean(unknown[0], list(NAMES)))
+    config = (config or EmbeddedConfig()).for_dataset(manifest)
     split = resolve_split(manifest, split)
-    folder = teachers_folder(manifest, split, config)
-    if not (folder / BUILD_FILE).is_file():
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        with _locked(folder.parent / f".{folder.name}.lock"):
-            if not (folder / BUILD_FILE).is_file():          # another process may have finished meanwhile
-                build_teachers(manifest, split, folder, config, progress=progress)
-    spec = data_spec or default_data_spec(manifest)
-    return {name: load_teacher(folder / name, spec, probe=False) for name in NAMES}
+    reporter = reporter or Reporter.quiet()
+    teachers = {}
+    for name in names:
+        folder = teacher_folder(name, manifest, split, config)
+        if not (folder / BUILD_FILE).is_file():
+            folder.parent.mkdir(parents=True, exist_ok=True)
+            with _locked(folder.parent / f".{folder.name}.lock"):
+                if not (folder / BUILD_FILE).is_file():      # another process may have finished meanwhile
+                    build_teacher(name, manifest, split, folder, config, reporter, device)
+        teachers[name] = load_teacher(folder / "tuned", data_spec or default_data_spec(manifest), probe=False)
+    return teachers
 
 
 def load_embedded(name: str, manifest, split=None, data_spec: DataSpec | None = None, **kwargs):
     """The teacher of an "embedded:<name>" spec."""
-    if name not in NAMES:
-        from edgekd.registry import did_you_mean
-
-        raise TeacherError(f"unknown embedded teacher {name!r}", did_you_mean(name, list(NAMES)))
-    return default_teachers(manifest, split, data_spec, **kwargs)[name]
+    return default_teachers(manifest, split, data_spec, names=(name,), **kwargs)[name]
 
 
 # -- building ---------------------------------------------------------------------------------------
@@ -158,23 +183,23 @@ def _locked(path: Path):
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def _step(folder: Path, make, log, what: str, seconds: dict[str, float], key: str) -> Path:
-    """Build `folder` with make(tmp_folder) unless it is already complete (resume after a crash)."""
+def _step(folder: Path, make, reporter: Reporter, what: str) -> float:
+    """Build `folder` with make(tmp_folder) unless it is already complete (resume after a crash); seconds taken."""
     from edgekd.teachers.timebalance import atomic_folder
 
     if (folder / "teacher.json").is_file():
-        log(f"  {what}: reusing {folder.name}/")
-        return folder
-    log(f"  {what} ...")
+        reporter.print(f"  {what}: reusing {folder}")
+        return 0.0
+    reporter.print(f"  {what} ...")
     t0 = time.perf_counter()
     with atomic_folder(folder) as tmp:
         make(tmp)
-    seconds[key] = round(time.perf_counter() - t0, 1)
-    return folder
+    return round(time.perf_counter() - t0, 1)
 
 
-def build_teachers(manifest, split, folder: Path, config: EmbeddedConfig, *, progress: bool = True) -> dict:
-    """Pretrain and fine-tune the three teachers into `folder`; returns the build record (build.json)."""
+def build_teacher(name: str, manifest, split, folder: Path, config: EmbeddedConfig, reporter: Reporter,
+                  device: str = "cpu") -> dict:
+    """Pretrain and fine-tune teacher `name` into `folder`; returns the build record (build.json)."""
     import torch
 
     from edgekd.data.manifest import default_data_spec
@@ -184,67 +209,50 @@ def build_teachers(manifest, split, folder: Path, config: EmbeddedConfig, *, pro
     from edgekd.teachers.loading import load_teacher
     from edgekd.teachers.timebalance import pretrain_ssl
 
-    from edgekd.report import make_console
-
-    err = make_console(stderr=True)  # teachers sit below the CLI: they make their own stderr console
-
-    def log(text: str) -> None:
-        if progress:
-            err.print(text, highlight=False)
-
     spec = default_data_spec(manifest)
-    ssl_spec = dataclasses.replace(spec, size=min(config.net_size, spec.size), frame_stride=config.ssl_frame_stride)
     labeled, _ = split.apply(manifest)
     test = manifest.split("test")
-    log(f"[bold]building the embedded teachers[/bold] (first use, a few minutes) into {folder}")
+    quiet = not reporter.enabled
+    how = f" from {config.vl_text}" if name == "vl" else ""
+    reporter.print(f"[bold]building the embedded {name} teacher[/bold]{how} (first use, a few minutes) into {folder}")
     t_start = time.perf_counter()
-    seconds: dict[str, float] = {}
-    quiet = not progress
 
-    def vl(tmp: Path) -> None:
-        pretrain_vl(manifest, spec, tmp, quiet=quiet, log=log, net_size=config.net_size, seed=config.seed,
-                    **config.vl)
+    def pretrain(tmp: Path) -> None:
+        if name == "vl":
+            pretrain_vl(manifest, spec, tmp, text=config.vl_text, labeled=labeled, quiet=quiet, log=reporter.print,
+                        net_size=config.net_size, seed=config.seed, device=device, **config.vl)
+            return
+        ssl_spec = dataclasses.replace(spec, size=min(config.net_size, spec.size), frame_stride=config.ssl_frame_stride)
+        pretrain_ssl(name, manifest, split, ssl_spec, tmp,
+                     backbone=config.ssl_backbone, backbone_kwargs={"width": config.ssl_width},
+                     epochs=config.ssl_epochs, batch_size=config.ssl_batch_size, clips=config.ssl_clips,
+                     warmup_epochs=config.ssl_warmup_epochs, frames_in=config.ssl_frames_in, jitter=config.ssl_jitter,
+                     grayscale_p=config.ssl_grayscale_p, seed=config.seed, device=device, force=True,
+                     progress=not quiet)
 
-    def ssl(objective: str):
-        def make(tmp: Path) -> None:
-            pretrain_ssl(objective, manifest, split, ssl_spec, tmp, backbone=config.ssl_backbone,
-                         backbone_kwargs={"width": config.ssl_width}, epochs=config.ssl_epochs,
-                         batch_size=config.ssl_batch_size, clips=config.ssl_clips,
-                         warmup_epochs=config.ssl_warmup_epochs, frames_in=config.ssl_frames_in,
-                         jitter=config.ssl_jitter,
-                         grayscale_p=config.ssl_grayscale_p, seed=config.seed, force=True, progress=progress)
-        return make
-
-    def finetune(base: Path, name: str):
+    def finetune(tmp: Path) -> None:
         tune = ({"mode": config.vl_finetune_mode} if name == "vl" else
                 {"mode": config.ssl_finetune_mode, "epochs": config.ssl_finetune_epochs, "lr": config.ssl_finetune_lr})
+        teacher = load_teacher(folder / "pretrained", spec, probe=False).to(device)
+        finetune_teacher(teacher, labeled, spec, tmp, test=test, quiet=quiet, log=reporter.print, seed=config.seed,
+                         **tune)
 
-        def make(tmp: Path) -> None:
-            teacher = load_teacher(base, spec, probe=False)
-            finetune_teacher(teacher, labeled, spec, tmp, test=test, quiet=quiet, log=log, seed=config.seed, **tune)
-        return make
-
-    makers = {"vl": vl, "invariant": ssl("invariant"), "distinctive": ssl("distinctive")}
-    record: dict[str, Any] = {"test_top1": {}}
-    for name in NAMES:
-        base = _step(folder / f"{name}-pretrained", makers[name], log, f"{name}: pretrain", seconds,
-                     f"{name}_pretrain")
-        tuned = _step(folder / name, finetune(base, name), log, f"{name}: fine-tune on {len(labeled)} labeled videos",
-                      seconds, f"{name}_finetune")
-        metrics = json.loads((tuned / "teacher.json").read_text()).get("metrics", {})
-        record["test_top1"][name] = metrics.get("test", {}).get("top1")
-        if name == "vl":
-            vl_metrics = json.loads((base / "teacher.json").read_text()).get("metrics", {})
-            record["vl_zeroshot_top1"] = vl_metrics.get("zeroshot", {}).get("top1")
-
-    record.update({
-        "version": VERSION, "dataset": manifest.fingerprint(), "split": split_fingerprint(split),
+    seconds = {"pretrain": _step(folder / "pretrained", pretrain, reporter, f"{name}: pretrain"),
+               "finetune": _step(folder / "tuned", finetune, reporter,
+                                 f"{name}: fine-tune on {len(labeled)} labeled videos")}
+    tuned = json.loads((folder / "tuned" / "teacher.json").read_text()).get("metrics", {})
+    record: dict[str, Any] = {
+        "teacher": name, "test_top1": tuned.get("test", {}).get("top1"),
+        "dataset": manifest.fingerprint(), "split": split_fingerprint(split),
         "labeled_videos": len(split.labeled), "unlabeled_videos": len(split.unlabeled),
-        "test_videos": len(test.entries), "config": config.resolved(),
+        "test_videos": len(test.entries), "recipe": config.recipe(name),
         "seconds": seconds, "total_seconds": round(time.perf_counter() - t_start, 1),
         "torch_threads": torch.get_num_threads(),
-    })
-    write_json(folder / BUILD_FILE, record)                     # last: marks the set complete
-    top1 = ", ".join(f"{k} {v:.1%}" for k, v in record["test_top1"].items() if v is not None)
-    log(f"embedded teachers ready in {record['total_seconds']:.0f} s (fine-tuned test top-1: {top1 or 'n/a'})")
+    }
+    if name == "vl":
+        pretrained = json.loads((folder / "pretrained" / "teacher.json").read_text()).get("metrics", {})
+        record["zeroshot_top1"] = pretrained.get("zeroshot", {}).get("top1")
+    write_json(folder / BUILD_FILE, record)                     # last: marks the teacher complete
+    top1 = "n/a" if record["test_top1"] is None else f"{record['test_top1']:.1%}"
+    reporter.print(f"embedded {name} teacher ready in {record['total_seconds']:.0f} s (fine-tuned test top-1: {top1})")
     return record

@@ -131,9 +131,13 @@ class VLPretrainConfig:
     contrastive: float = 1.0            # weight of CLIP's symmetric InfoNCE
     regress: float = 1.0                # weight of the cosine regression onto the caption embedding
     seed: int = 0
+    device: str = "cpu"                 # where the tower trains (clips are decoded on the CPU)
     num_workers: int = 2                # only for datasets too large for the in-memory clip bank
     max_bank_mb: float = 2048.0         # decode the training videos into memory up to this size
     templates: tuple[str, ...] = DEFAULT_TEMPLATES   # for the zero-shot evaluation at the end
+
+
+TEXT_SOURCES = ("captions", "prompts")
 
 
 def caption_table(manifest) -> tuple[list[int], list[str]]:
@@ -148,6 +152,41 @@ def caption_table(manifest) -> tuple[list[int], list[str]]:
     return per_entry, list(ids)
 
 
+def has_captions(manifest) -> bool:
+    """Enough captioned training videos for caption alignment (the contrastive loss compares >= 2)."""
+    return sum(c >= 0 for c in caption_table(manifest.split("train"))[0]) >= 2
+
+
+def training_texts(manifest, text: str, labeled=None, templates=DEFAULT_TEMPLATES):
+    """(videos, text id per video, texts) the tower is aligned on.
+
+    "captions": every captioned training video, labeled or not, with its own caption (the VL paper's
+    web captions). "prompts": only the `labeled` videos, each with its class-name prompt (the first
+    template), for datasets without captions: the unlabeled videos' classes are unknown, so they
+    contribute nothing here and are left to the recipe's distillation stage.
+    """
+    from edgekd.teachers.text import render_prompts
+
+    if text == "captions":
+        train = manifest.split("train")
+        cap_of_entry, texts = caption_table(train)
+        videos = train.subset([e for e, c in zip(train.entries, cap_of_entry) if c >= 0])
+        ids = [c for c in cap_of_entry if c >= 0]
+        hint = "add a caption per video (manifest.json 'caption'), or build the teacher from class-name prompts"
+    elif text == "prompts":
+        videos = labeled if labeled is not None else manifest.split("train")
+        videos = videos.subset([e for e in videos.entries if e.label is not None])
+        texts = [prompts[0] for prompts in render_prompts(manifest.class_names, templates)]
+        ids = [e.label for e in videos.entries]
+        hint = "label at least two training videos (--labeled)"
+    else:
+        raise ConfigError(f"unknown VL text source {text!r}", "choose " + " or ".join(TEXT_SOURCES))
+    if len(videos) < 2:
+        raise DataError(f"vision-language pretraining from {text} needs at least 2 training videos; {manifest.root} "
+                        f"has {len(videos)}", hint)
+    return videos, torch.tensor(ids), texts
+
+
 def _lr_at(step: int, total: int, warmup: int, base: float) -> float:
     """Linear warmup then cosine decay to 0."""
     if step < warmup:
@@ -156,11 +195,13 @@ def _lr_at(step: int, total: int, warmup: int, base: float) -> float:
 
 
 def pretrain_vl(manifest, data_spec: DataSpec, out_dir: str | Path, cfg: VLPretrainConfig | None = None, *,
-                force: bool = False, quiet: bool = False, log=log, **overrides) -> Path:
-    """Align a video tower to MiniLM on the captions of every training video; write a teacher folder.
+                text: str = "captions", labeled=None, force: bool = False, quiet: bool = False, log=log,
+                **overrides) -> Path:
+    """Align a video tower to MiniLM on the training videos' texts; write a teacher folder.
 
-    manifest: the whole dataset. Its "train" videos with captions are the training signal, labeled
-    or not; its labeled "test" videos measure the zero-shot accuracy stored in teacher.json.
+    manifest: the whole dataset. text: "captions" (its captioned "train" videos, labeled or not) or
+    "prompts" (the `labeled` videos with class-name prompts; see training_texts). Its labeled "test"
+    videos measure the zero-shot accuracy stored in teacher.json.
     """
     from edgekd.teachers.vl_clipbank import ClipBank, loader_batches
     from edgekd.teachers.vl_zeroshot import zeroshot_eval
@@ -170,13 +211,7 @@ def pretrain_vl(manifest, data_spec: DataSpec, out_dir: str | Path, cfg: VLPretr
         raise ConfigError(f"vl pretraining needs epochs >= 1, batch_size >= 2 and net_size >= 8 (got {cfg.epochs}, "
                           f"{cfg.batch_size}, {cfg.net_size})", "the contrastive loss compares at least 2 videos")
     refuse_existing(out_dir, force)
-    train = manifest.split("train")
-    cap_of_entry, captions = caption_table(train)
-    train = train.subset([e for e, c in zip(train.entries, cap_of_entry) if c >= 0])
-    cap_ids = torch.tensor([c for c in cap_of_entry if c >= 0])            # aligned with train.entries
-    if len(train) < 2:
-        raise DataError(f"vision-language pretraining needs captioned training videos; {manifest.root} has "
-                        f"{len(train)}", "add a caption per video (manifest.json 'caption', or a CSV caption column)")
+    train, cap_ids, captions = training_texts(manifest, text, labeled, cfg.templates)  # cap_ids aligned with train
 
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
@@ -195,7 +230,9 @@ def pretrain_vl(manifest, data_spec: DataSpec, out_dir: str | Path, cfg: VLPretr
     net_spec = dataclasses.replace(data_spec, size=min(cfg.net_size, data_spec.size))
     teacher = EmbeddedVLTeacher(net_spec, cfg.backbone, {"width": cfg.width, "dropout": 0.0}, input_spec=data_spec,
                                 frames_in=cfg.frames_in)
-    teacher.train()
+    device = torch.device(cfg.device)
+    teacher.to(device).train()
+    caption_emb = caption_emb.to(device)
     decay = [p for p in teacher.parameters() if p.dim() > 1]
     no_decay = [p for p in teacher.parameters() if p.dim() <= 1]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
@@ -203,12 +240,13 @@ def pretrain_vl(manifest, data_spec: DataSpec, out_dir: str | Path, cfg: VLPretr
     steps_per_epoch = n_videos // batch_size
     total = cfg.epochs * steps_per_epoch
     if not quiet:
-        log(f"[bold]vl pretrain[/bold]: {n_videos} captioned videos ({len(captions)} distinct captions), "
+        log(f"[bold]vl pretrain[/bold]: {n_videos} videos with {text} ({len(captions)} distinct texts), "
             f"{cfg.backbone} x{cfg.width} at {net_spec.size}px -> {MINILM_NAME} ({MINILM_DIM}-d), {cfg.epochs} epochs")
     step, loss_ema = 0, None
     with progress_bar("vl pretrain", total * batch_size, unit="clips", quiet=quiet) as advance:
         for epoch in range(cfg.epochs):
             for x, idx in epoch_batches(gen):
+                x = x.to(device, non_blocking=True)
                 for g in opt.param_groups:
                     g["lr"] = _lr_at(step, total, cfg.warmup_epochs * steps_per_epoch, cfg.lr)
                 groups = cap_ids[idx]
@@ -228,13 +266,14 @@ def pretrain_vl(manifest, data_spec: DataSpec, out_dir: str | Path, cfg: VLPretr
 
     metrics: dict[str, Any] = {"train_seconds": round(train_seconds, 1), "cpu_seconds": round(cpu_seconds, 1),
                                "torch_threads": torch.get_num_threads(), "final_loss": round(loss_ema or 0.0, 4),
-                               "train_videos": n_videos, "distinct_captions": len(captions),
+                               "train_videos": n_videos, "text": text, "distinct_captions": len(captions),
                                "logit_scale": round(teacher.logit_scale, 3), "dataset": manifest.fingerprint()}
     test = manifest.split("test")
     if any(e.label is not None for e in test.entries):
         zs = zeroshot_eval(teacher, test, data_spec, cfg.templates, num_workers=cfg.num_workers, quiet=quiet)
         metrics["zeroshot"] = {k: zs[k] for k in ("top1", "top5", "chance", "videos", "templates")}
     record = {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(cfg).items()}
+    record["text"] = text
     return write_teacher_folder(out_dir, type=TYPE, config={**teacher.config, "pretrain": record},
                                 state_dict=teacher.state_dict(), data_spec=data_spec, metrics=metrics)
 

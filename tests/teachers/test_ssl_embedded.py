@@ -1,5 +1,6 @@
-"""The embedded teachers: built once per dataset + split + recipe under $EDGEKD_HOME, then reused."""
+"""The embedded teachers: each built on demand once per dataset + split + recipe under $EDGEKD_HOME, then reused."""
 
+import dataclasses
 import json
 
 import pytest
@@ -7,34 +8,61 @@ import torch
 
 from edgekd.data.manifest import default_data_spec
 from edgekd.data.splits import make_split
-from edgekd.errors import TeacherError
-from edgekd.teachers.embedded import BUILD_FILE, EmbeddedConfig, default_teachers, load_embedded, teachers_folder
+from edgekd.errors import DataError, TeacherError
+from edgekd.teachers.embedded import BUILD_FILE, EmbeddedConfig, default_teachers, load_embedded, teacher_folder
 
 # a recipe small enough for a test: one epoch of everything on the tiny dataset
 TINY = EmbeddedConfig(net_size=16, vl={"epochs": 1, "width": 0.25}, ssl_width=0.25, ssl_epochs=1, ssl_batch_size=8,
                       ssl_finetune_epochs=1)
 
 
-def test_default_teachers_build_once_then_reuse(tiny_manifest, edgekd_home):
+def _stamps(root):
+    return {str(p): p.stat().st_mtime_ns for p in root.rglob("teacher.json")}
+
+
+def test_teachers_are_built_on_demand_once_then_reused(tiny_manifest, edgekd_home):
     split = make_split(tiny_manifest, labeled_per_class=2)
     spec = default_data_spec(tiny_manifest)
-    teachers = default_teachers(tiny_manifest, split, spec, config=TINY, progress=False)
+    teachers = default_teachers(tiny_manifest, split, spec, names=("invariant",), config=TINY)
+    assert set(teachers) == {"invariant"}
+    built = list((edgekd_home / "teachers").glob("*/*/" + BUILD_FILE))
+    assert [p.parent.name.split("-")[0] for p in built] == ["invariant"]   # nothing the caller did not ask for
+
+    teachers = default_teachers(tiny_manifest, split, spec, config=TINY)
     assert set(teachers) == {"vl", "invariant", "distinctive"}
     x = torch.randn(2, 3, spec.frames, spec.size, spec.size)     # the run's batch, resized inside
     for name, t in teachers.items():
         assert t.logits(x).shape == (2, spec.num_classes), name   # fine-tuned: a head over the classes
         assert t.embed(x).shape == (2, t.embed_dim)
-    folder = teachers_folder(tiny_manifest, split, TINY)
-    assert folder.parent == edgekd_home / "teachers"
-    record = json.loads((folder / BUILD_FILE).read_text())
-    assert set(record["test_top1"]) == {"vl", "invariant", "distinctive"}
-    assert record["total_seconds"] > 0 and record["unlabeled_videos"] == len(split.unlabeled)
+        folder = teacher_folder(name, tiny_manifest, split, TINY)
+        assert folder.parent.parent == edgekd_home / "teachers"
+        record = json.loads((folder / BUILD_FILE).read_text())
+        assert record["teacher"] == name and record["total_seconds"] > 0
+        assert record["unlabeled_videos"] == len(split.unlabeled)
 
-    stamp = {p.name: p.stat().st_mtime_ns for p in folder.rglob("teacher.json")}
-    again = load_embedded("invariant", tiny_manifest, split, spec, config=TINY, progress=False)
-    assert {p.name: p.stat().st_mtime_ns for p in folder.rglob("teacher.json")} == stamp   # nothing rebuilt
+    stamp = _stamps(edgekd_home)
+    again = load_embedded("invariant", tiny_manifest, split, spec, config=TINY)
+    assert _stamps(edgekd_home) == stamp                           # nothing rebuilt
     assert again.fingerprint == teachers["invariant"].fingerprint
-    # another split is another set of teachers
-    assert teachers_folder(tiny_manifest, make_split(tiny_manifest, labeled_per_class=1), TINY) != folder
+    # another split is another set of teachers; another VL recipe leaves the SSL teachers' folders alone
+    other = make_split(tiny_manifest, labeled_per_class=1)
+    assert teacher_folder("invariant", tiny_manifest, other, TINY) != teacher_folder("invariant", tiny_manifest, split, TINY)
+    wider = dataclasses.replace(TINY, vl={"epochs": 1, "width": 0.5})
+    assert teacher_folder("vl", tiny_manifest, split, wider) != teacher_folder("vl", tiny_manifest, split, TINY)
+    assert teacher_folder("invariant", tiny_manifest, split, wider) == teacher_folder("invariant", tiny_manifest, split, TINY)
     with pytest.raises(TeacherError, match="unknown embedded teacher"):
         load_embedded("invariantt", tiny_manifest, split, spec, config=TINY)
+
+
+def test_vl_teacher_without_captions_learns_from_class_name_prompts(tiny_manifest, edgekd_home):
+    bare = tiny_manifest.subset(dataclasses.replace(e, caption=None) for e in tiny_manifest.entries)
+    split = make_split(bare, labeled_per_class=2)
+    with pytest.raises(DataError, match="from captions"):
+        default_teachers(bare, split, names=("vl",), config=dataclasses.replace(TINY, vl_text="captions"))
+    teacher = load_embedded("vl", bare, split, config=TINY)                       # auto -> prompts
+    folder = teacher_folder("vl", bare, split, TINY)
+    meta = json.loads((folder / "pretrained" / "teacher.json").read_text())
+    assert meta["config"]["pretrain"]["text"] == "prompts"
+    assert meta["metrics"]["train_videos"] == len(split.labeled)                  # only videos whose class is known
+    assert teacher.num_classes == bare.num_classes
+    assert teacher_folder("vl", tiny_manifest, split, TINY) != folder              # captions: another teacher
