@@ -67,7 +67,7 @@ def main() -> None:
     from rich.table import Table
 
     from edgekd.export.api import export_run, load_student
-    from edgekd.export.parity import load_clips, open_dataset
+    from edgekd.runtime.evalset import build_evalset
 
     console = Console()
     torch.set_num_threads(args.threads)
@@ -75,10 +75,10 @@ def main() -> None:
         run = args.run or default_run(Path(tmp))
         export = run / "export"
         if not (export / "student.int8.onnx").is_file():
-            export = export_run(run, out_dir=Path(tmp) / "export", quiet=True)
+            export = export_run(run, out_dir=Path(tmp) / "export")
         ckpt, model, spec = load_student(run / "checkpoint.pt" if run.is_dir() else run)
-        manifest, source, _ = open_dataset(((ckpt.get("config") or {}).get("data") or {}).get("path"))
-        x = load_clips(spec, manifest, split="test", limit=1, source=source).x[:1]  # (1, 3, T, S, S), a real clip
+        data = ((ckpt.get("config") or {}).get("data") or {}).get("path")
+        x = build_evalset(data, spec, limit=1, dataset_fallback=True, strict=False).x[:1]  # (1, 3, T, S, S), a real clip
 
         def session(path: Path):
             opts = ort.SessionOptions()
