@@ -72,9 +72,10 @@ def test_ucf101_layout_every_recipe_then_export_and_bench(tmp_path, edgekd_home,
 def test_hmdb51_layout_inspect_split_and_distill(tmp_path, edgekd_home, capsys):
     split_dir = make_hmdb51(tmp_path / "HMDB", per_class=4, frames=12, size=(48, 64), video_dir="videos")
     assert main(["data", "inspect", str(split_dir)]) == 0
+    assert str(tmp_path / "HMDB" / "videos") in capsys.readouterr().out         # found, though not hmdb51_org
+    assert main(["data", "check", str(split_dir)]) == 2                          # decodes: finds the truncated one
     captured = capsys.readouterr()
-    assert str(tmp_path / "HMDB" / "videos") in captured.out                     # found, though not hmdb51_org
-    for path in bad_videos(split_dir).values():                                  # each broken file named
+    for path in bad_videos(split_dir).values():                                  # each broken file named whole
         assert str(path) in captured.out + captured.err
     assert main(["data", "split", str(split_dir), "--labeled-per-class", "1", "--out", str(tmp_path / "s.json")]) == 0
     assert main(["distill", "--data", str(split_dir), *TINY, "--recipe", "kd", "--no-baseline",
