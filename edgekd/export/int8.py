@@ -9,8 +9,6 @@ see `reduce_range`); activations default to asymmetric uint8, the pairing ORT re
 
 from __future__ import annotations
 
-import contextlib
-import io
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -106,7 +104,9 @@ def quantize_int8(fp32_path: str | Path, out_path: str | Path, calib: np.ndarray
         quant_pre_process(str(fp32_path), str(prep), skip_symbolic_shape=True)
         staged = Path(tmp) / out_path.name
         try:
-            with contextlib.redirect_stdout(io.StringIO()):  # histogram calibrators print progress chatter
+            from edgekd.export.qdq import quiet_quantizer
+
+            with quiet_quantizer():  # calibration chatter and per-tensor root-logger warnings
                 quantize_static(str(prep), str(staged), _reader(input_name, calib, batch),
                                 quant_format=QuantFormat.QDQ, per_channel=settings.per_channel,
                                 reduce_range=settings.reduce_range,

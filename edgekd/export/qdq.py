@@ -90,7 +90,7 @@ def quantize_qdq(fp32_path: str | Path, out_path: str | Path, calib: np.ndarray,
         quant_pre_process(str(fp32_path), str(prep), skip_symbolic_shape=True)
         staged = Path(tmp) / out_path.name
         try:
-            with contextlib.redirect_stdout(io.StringIO()):  # histogram calibrators print progress chatter
+            with quiet_quantizer():
                 quantize_static(str(prep), str(staged), _reader(input_name, calib, batch),
                                 quant_format=QuantFormat.QDQ, per_channel=True, reduce_range=False,
                                 activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
@@ -119,6 +119,20 @@ def quantize_qdq(fp32_path: str | Path, out_path: str | Path, calib: np.ndarray,
             "quantized_ops": list(QUANTIZED_OPS), "bias": "float",
             "quantize_nodes": ops.count("QuantizeLinear"), "dequantize_nodes": ops.count("DequantizeLinear"),
             "quantizer": "onnxruntime.quantization.quantize_static"}
+
+
+@contextlib.contextmanager
+def quiet_quantizer():
+    """ORT's quantizer prints calibration progress and logs a root-logger WARNING per integer tensor it
+    skips (shape arithmetic in TSM/X3D graphs): noise to the user, so neither reaches the console."""
+    import logging
+
+    logging.disable(logging.WARNING)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            yield
+    finally:
+        logging.disable(logging.NOTSET)
 
 
 def check_trt_rules(model) -> list[str]:
