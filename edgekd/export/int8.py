@@ -25,7 +25,7 @@ METHODS = ("minmax", "entropy", "percentile")
 
 @dataclass(frozen=True)
 class Int8Settings:
-    method: str = "minmax"            # activation range estimator
+    method: str = "auto"              # activation range estimator ("auto": chosen by measurement, see qdq)
     per_channel: bool = True          # one weight scale per output channel
     activation: str = "uint8"         # "uint8" (asymmetric, x86) or "int8" (symmetric, ARM / TensorRT)
     # 7-bit weights. x86 CPUs without VNNI multiply u8 x s8 with vpmaddubsw, whose int16 pair sums
@@ -38,8 +38,9 @@ class Int8Settings:
     exclude_op_types: tuple[str, ...] = field(default_factory=tuple)  # e.g. ("Gemm",) keeps the head in FP32
 
     def check(self) -> "Int8Settings":
-        if self.method not in METHODS:
-            raise ConfigError(f"unknown INT8 calibration method {self.method!r}", did_you_mean(self.method, list(METHODS)))
+        if self.method not in METHODS + ("auto",):  # auto: the Q/DQ export measures minmax vs percentile
+            raise ConfigError(f"unknown INT8 calibration method {self.method!r}",
+                              did_you_mean(self.method, list(METHODS) + ["auto"]))
         if self.activation not in ("uint8", "int8"):
             raise ConfigError(f"INT8 activation type must be 'uint8' or 'int8', got {self.activation!r}")
         if self.calibration_clips < 1:
