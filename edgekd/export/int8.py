@@ -86,6 +86,10 @@ def quantize_int8(fp32_path: str | Path, out_path: str | Path, calib: np.ndarray
     if len(calib) == 0:
         raise ExportError("no calibration clips for INT8", "the dataset yielded no decodable clips")
     out_path = Path(out_path)
+    if settings.method == "auto":  # the measured choice is made for the Q/DQ file; alone, the CPU variant uses minmax
+        from dataclasses import replace
+
+        settings = replace(settings, method="minmax")
     method = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
               "percentile": CalibrationMethod.Percentile}[settings.method]
     extra: dict[str, Any] = {"WeightSymmetric": True,
