@@ -1,7 +1,9 @@
 """`edgekd export`: ONNX (+ INT8, + TensorRT engine or build manifest) with parity proven on real clips.
 
-    edgekd export runs/NAME                          student.onnx + student.int8.onnx + artifact.json
-    edgekd export runs/NAME --trt --int8 --profile agx-orin-64gb
+    edgekd export runs/NAME                  student.onnx + student.int8.onnx (Q/DQ, TensorRT rules)
+                                             + student.fp16.onnx + artifact.json
+    edgekd export runs/NAME --trt --int8 --profile agx-orin-64gb   INT8 engine compiled from student.int8.onnx
+    edgekd export runs/NAME --deepstream --triton                  deploy bundles in export/deepstream, export/triton
     edgekd export runs/NAME --check-trt --profile orin-nano-8gb-15w      (no TensorRT needed)
 """
 
@@ -24,16 +26,33 @@ def register(app: typer.Typer) -> None:
         opset: int = typer.Option(17, "--opset", help="ONNX opset (the exporter writes 7-20; 17 suits TensorRT 8.5+)."),
         force: bool = typer.Option(False, "--force", help="Replace an existing export."),
         quantize: bool = typer.Option(True, "--quantize/--no-quantize",
-                                      help="Also write student.int8.onnx (static QDQ INT8 for ONNX Runtime)."),
-        int8_method: str = typer.Option("minmax", "--int8-method", help="INT8 calibration: minmax | entropy | percentile."),
+                                      help="Also write student.int8.onnx (Q/DQ INT8 by TensorRT's rules, calibrated on "
+                                           "the run's clips)."),
+        fp16_onnx: bool = typer.Option(True, "--fp16-onnx/--no-fp16-onnx",
+                                       help="Also write student.fp16.onnx (FP16 inside, FP32 I/O) for ORT CUDA / Triton."),
+        cpu_int8: str = typer.Option("auto", "--cpu-int8",
+                                     help="student.int8-cpu.onnx (ORT's x86 uint8 format): auto = kept only if faster "
+                                          "on this CPU | always | never."),
+        int8_method: str = typer.Option("auto", "--int8-method",
+                                        help="INT8 calibration: auto (minmax or percentile, whichever agrees best with "
+                                             "FP32 on the calibration clips) | minmax | entropy | percentile."),
         calib_clips: int = typer.Option(32, "--calib-clips", help="Training clips used for INT8 calibration."),
         int8_activations: str = typer.Option("uint8", "--int8-activations",
-                                             help="uint8 (asymmetric, x86) or int8 (symmetric, ARM/TensorRT)."),
+                                             help="CPU INT8 variant: uint8 (asymmetric, x86) or int8 (symmetric, ARM)."),
         reduce_range: bool = typer.Option(True, "--int8-reduce-range/--int8-full-range",
-                                          help="7-bit INT8 weights: avoids int16 saturation on x86 CPUs without VNNI."),
+                                          help="CPU INT8 variant: 7-bit weights (no int16 saturation without VNNI)."),
         trt: bool = typer.Option(False, "--trt", help="Build a TensorRT engine (or, without TensorRT, a build manifest)."),
-        fp16: bool = typer.Option(False, "--fp16", help="TensorRT engine in FP16 (the default)."),
-        int8: bool = typer.Option(False, "--int8", help="TensorRT engine in INT8 (entropy calibration on dataset clips)."),
+        fp16: bool = typer.Option(False, "--fp16", help="TensorRT / DeepStream engine in FP16 (the default)."),
+        int8: bool = typer.Option(False, "--int8", help="TensorRT / DeepStream engine in INT8, compiled from the Q/DQ "
+                                                        "student.int8.onnx (explicit quantization, no calibrator)."),
+        trt_implicit_int8: bool = typer.Option(False, "--trt-implicit-int8",
+                                               help="TensorRT 8.x fallback: calibrate the FP32 ONNX on the target "
+                                                    "(IInt8EntropyCalibrator2) instead of the Q/DQ file."),
+        deepstream: bool = typer.Option(False, "--deepstream", help="Write export/deepstream/: nvdspreprocess + nvinfer "
+                                                                    "configs, labels, softmax ONNX, README."),
+        triton: bool = typer.Option(False, "--triton", help="Write export/triton/: a Triton model repository "
+                                                            "(onnxruntime FP32/FP16 + tensorrt_plan to build)."),
+        max_batch: int = typer.Option(4, "--max-batch", help="DeepStream batch-size / Triton max_batch_size."),
         fp16_layers: Optional[str] = typer.Option(None, "--fp16-layers",
                                                   help="INT8 engine: keep these layers in FP16 - 'auto' or comma-separated "
                                                        "ONNX node names/globs/op types."),
@@ -63,9 +82,15 @@ def register(app: typer.Typer) -> None:
         if fp16 and int8:
             raise ConfigError("--fp16 and --int8 both given", "pick one TensorRT precision")
         precision = "int8" if int8 else "fp16"
-        if (fp16 or int8 or dla or fp16_layers) and not (trt or check_trt):
-            raise ConfigError("--fp16/--int8/--dla/--fp16-layers choose the TensorRT engine",
-                              "add --trt (ONNX Runtime INT8 is on by default; --no-quantize turns it off)")
+        if (fp16 or int8) and not (trt or check_trt or deepstream):
+            raise ConfigError("--fp16/--int8 choose the TensorRT / DeepStream engine precision",
+                              "add --trt or --deepstream (student.int8.onnx and student.fp16.onnx are written anyway)")
+        if (dla or fp16_layers) and not (trt or check_trt):
+            raise ConfigError("--dla/--fp16-layers shape the TensorRT engine", "add --trt")
+        if trt_implicit_int8 and not trt:
+            raise ConfigError("--trt-implicit-int8 is a TensorRT engine build", "add --trt")
+        if trt_implicit_int8 and not int8:
+            raise ConfigError("--trt-implicit-int8 is an INT8 engine", "add --int8")
         if check_trt:
             if profile is None:
                 raise ConfigError("--check-trt needs --profile", "e.g. --profile orin-nano-8gb-15w (edgekd profiles)")
@@ -92,6 +117,7 @@ def register(app: typer.Typer) -> None:
                                        activation=int8_activations, reduce_range=reduce_range),
             tolerances=tolerances(atol, int8_min_agreement, int8_min_cosine), dla=dla, dla_core=dla_core,
             fp16_layers=tuple(s.strip() for s in fp16_layers.split(",") if s.strip()) if fp16_layers else (),
-            simplify=simplify, dynamic_batch=not static_batch)
+            simplify=simplify, dynamic_batch=not static_batch, fp16_onnx=fp16_onnx, cpu_int8=cpu_int8,
+            implicit_int8=trt_implicit_int8, deepstream=deepstream, triton=triton, max_batch=max_batch)
         out_dir = export_run(run, request=req, reporter=console.reporter())
         console.out.print(render_table(load_artifact(out_dir)))

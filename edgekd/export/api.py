@@ -72,8 +72,8 @@ def _publish_modes(stage: Path) -> None:
     umask = os.umask(0)
     os.umask(umask)
     stage.chmod(0o777 & ~umask)
-    for f in stage.iterdir():
-        f.chmod((0o777 if os.access(f, os.X_OK) else 0o666) & ~umask)
+    for f in stage.rglob("*"):  # bundles (deepstream/, triton/) are folders
+        f.chmod((0o777 if f.is_dir() or os.access(f, os.X_OK) else 0o666) & ~umask)
 
 
 def _commit(stage: Path, out_dir: Path) -> None:
@@ -131,6 +131,12 @@ class ExportRequest:
     fp16_layers: tuple[str, ...] = ()
     simplify: bool = True
     dynamic_batch: bool = True
+    fp16_onnx: bool = True                     # student.fp16.onnx (FP32 I/O) for ORT CUDA / Triton
+    cpu_int8: str = "auto"                     # student.int8-cpu.onnx: "auto" (only if faster), "always", "never"
+    implicit_int8: bool = False                # TensorRT 8.x fallback: calibrate on the target, not the Q/DQ file
+    deepstream: bool = False                   # deepstream/ bundle (edgekd.export.deepstream)
+    triton: bool = False                       # triton/ model repository (edgekd.export.triton)
+    max_batch: int = 4                         # DeepStream batch / Triton max_batch_size
 
 
 @dataclass
@@ -175,6 +181,13 @@ def export_run(run_or_checkpoint: str | Path, out_dir: str | Path | None = None,
                tol={**TOLERANCES, **(req.tolerances or {})},
                settings=(req.int8_settings or Int8Settings()).check())
     _check_out_dir(job.out_dir, req.force)
+    if req.cpu_int8 not in ("auto", "always", "never"):
+        raise ConfigError(f"--cpu-int8 must be auto, always or never, not {req.cpu_int8!r}")
+    if req.max_batch < 1:
+        raise ConfigError("--max-batch must be at least 1")
+    if req.trt and req.precision == "int8" and not (req.int8 or req.implicit_int8):
+        raise ConfigError("an INT8 engine compiles student.int8.onnx, which --no-quantize turns off",
+                          "drop --no-quantize (or add --trt-implicit-int8 for a TensorRT 8.x calibrated engine)")
     if req.trt:  # validate the TensorRT request before any long work
         from edgekd.export.tensorrt import make_request
 
@@ -200,13 +213,13 @@ def export_run(run_or_checkpoint: str | Path, out_dir: str | Path | None = None,
 
 def _export(stage: Path, job: _Job) -> dict[str, Any]:
     from edgekd.runtime.artifact import file_entry
-    from edgekd.export.int8 import quantize_int8
     from edgekd.export.onnx_export import export_onnx
     from edgekd.export.parity import Comparator, noise_inputs
     from edgekd.io import sha256_file, write_json
     from edgekd.runtime.artifact import ARTIFACT_FILE, ARTIFACT_FORMAT, library_versions, now
     from edgekd.runtime.evalset import build_evalset
-    from edgekd.runtime.metrics import agreement, classification
+    from edgekd.runtime.metrics import classification
+    from edgekd.export.variants import runtime_map
     from edgekd.runtime.runners import OrtRunner, TorchRunner, logits
 
     req, rep, spec = job.req, job.rep, job.spec
@@ -222,11 +235,11 @@ def _export(stage: Path, job: _Job) -> dict[str, Any]:
 
     # 2. clips: the eval set (parity = its first clips, accuracy = all), train split for calibration -----
     data = req.data if req.data is not None else _dataset_of(job.ckpt)
-    ev = build_evalset(data, spec, split="test", limit=req.eval_clips if req.int8 else req.parity_clips,
+    ev = build_evalset(data, spec, split="test", limit=req.eval_clips if req.int8 or req.fp16_onnx else req.parity_clips,
                        fallback_split="train", dataset_fallback=True, strict=False, reporter=rep)
     if ev.note:
         rep.warn(ev.note)
-    need_calib = req.int8 or (req.trt and req.precision == "int8")
+    need_calib = req.int8 or (req.trt and req.implicit_int8)
     calib = build_evalset(data, spec, split="train", limit=job.settings.calibration_clips, fallback_split="test",
                           dataset_fallback=True, strict=False, reporter=rep) if need_calib else None
     x_par = ev.x[:req.parity_clips]
@@ -245,35 +258,23 @@ def _export(stage: Path, job: _Job) -> dict[str, Any]:
                             opset=req.opset, nodes=info.num_nodes, simplified=info.simplified, parity=par32,
                             input={"name": info.input_name, "shape": info.input_shape})]
 
-    # 4. INT8 QDQ --------------------------------------------------------------------------------
-    if req.int8:
-        with _Stopwatch() as t:
-            q = quantize_int8(stage / "student.onnx", stage / "student.int8.onnx", calib.x, job.settings,
-                              input_name=info.input_name)
-        rep.done(f"student.int8.onnx: {q['method']} calibration on {q['calibration_clips']} {calib.split} clips, "
-                 f"{q['weights']} weights, {q['activations']} activations ({t.seconds:.1f} s)")
-        int8 = OrtRunner(stage / "student.int8.onnx", "cpu", "int8")
-        int8.load()
-        par8 = cmp.judge(int8, "student.int8.onnx (ONNX Runtime INT8)", job.tol["int8"])
-        _say_parity(rep, "INT8 ONNX Runtime", par8)
+    # 4. INT8 (TensorRT-rules Q/DQ, + the CPU variant when it pays) and FP16 ONNX ---------------------
+    cpu_choice = fp16_record = None
+    if req.int8 or req.fp16_onnx:
+        from edgekd.export.variants import eval_batch, fp16_artifact, int8_artifacts
+
         with rep.bar("FP32 on eval clips", len(ev)) as bar:
-            f32 = logits(fp32, ev.x, 8, bar.advance)
-        with rep.bar("INT8 on eval clips", len(ev)) as bar:
-            i8 = logits(int8, ev.x, 8, bar.advance)
-        m32, m8 = classification(f32, ev.labels), classification(i8, ev.labels)
-        acc32, acc8 = m32["top1"], m8["top1"]
-        artifacts[0]["accuracy"] = {**ev.describe(), "top1": acc32, "top5": m32["top5"]}
-        accuracy = {**ev.describe(), "fp32_top1": acc32, "top1": acc8, "top5": m8["top5"],
-                    "delta": None if acc32 is None else acc8 - acc32, "agreement_with_fp32": agreement(f32, i8)}
-        rep.done("INT8 accuracy on " + (f"{len(ev)} {ev.split} clips: {acc8:.3f} vs FP32 {acc32:.3f} "
-                                         f"(Δ {acc8 - acc32:+.3f}), " if acc32 is not None else
-                                         f"{len(ev)} clips (labels are not the checkpoint's classes): ")
-                 + f"agreement with FP32 {accuracy['agreement_with_fp32']:.3f}")
-        artifacts.append(file_entry(stage, "student.int8.onnx", fmt="onnx", precision="int8", runtime="onnxruntime",
-                                    opset=req.opset, quantization=q, parity=par8, accuracy=accuracy,
-                                    calibration=calib.describe(),
-                                    input={"name": info.input_name, "shape": info.input_shape}))
-        int8.close()
+            f32 = logits(fp32, ev.x, eval_batch(fp32), bar.advance)
+        m32 = classification(f32, ev.labels)
+        artifacts[0]["accuracy"] = {**ev.describe(), "top1": m32["top1"], "top5": m32["top5"]}
+        if req.int8:
+            entries, cpu_choice = int8_artifacts(stage, rep=rep, settings=job.settings, info=info, ev=ev, calib=calib,
+                                                 cmp=cmp, f32=f32, tol=job.tol, opset=req.opset, cpu_int8=req.cpu_int8)
+            artifacts += entries
+        if req.fp16_onnx:
+            entry, fp16_record = fp16_artifact(stage, rep=rep, info=info, ev=ev, cmp=cmp, f32=f32, tol=job.tol,
+                                               opset=req.opset)
+            artifacts += [entry] if entry else []
     fp32.close()
 
     # 5. TensorRT: engine where importable, else the build-on-target manifest ---------------------
@@ -291,6 +292,7 @@ def _export(stage: Path, job: _Job) -> dict[str, Any]:
                                              + " (details: edgekd export --check-trt)")
     if req.trt:
         artifacts.append(_tensorrt(stage, job, info, calib, cmp))
+    bundles = _bundles(stage, job, info)
 
     try:
         ck_rel = os.path.relpath(job.ckpt_path.resolve(), job.out_dir.resolve())
@@ -311,6 +313,8 @@ def _export(stage: Path, job: _Job) -> dict[str, Any]:
                           "noise_kind": "standard normal, seed 0"},
         "eval": ev.describe(),
         "artifacts": artifacts,
+        "deploy": {"runtimes": runtime_map(artifacts, cpu_choice), "cpu_int8": cpu_choice, "fp16_onnx": fp16_record,
+                   "bundles": bundles},
         "tensorrt_readiness": readiness,
         "libraries": library_versions(),
         "created": now(),
@@ -333,14 +337,16 @@ def _tensorrt(stage: Path, job: _Job, info, calib, cmp) -> dict[str, Any]:
     from edgekd.runtime.runners import TensorRTRunner
 
     req, rep, prof, precision = job.req, job.rep, job.prof, job.req.precision
-    breq = make_request(stage, onnx="student.onnx", precision=precision, input_name=info.input_name,
+    explicit = precision == "int8" and not req.implicit_int8  # compile the Q/DQ file measured on CPU
+    breq = make_request(stage, onnx="student.int8.onnx" if explicit else "student.onnx", precision=precision,
+                        implicit_int8=req.implicit_int8 and precision == "int8", input_name=info.input_name,
                         input_dims=job.spec.input_shape(1)[1:], profile=prof, dla=req.dla, dla_core=req.dla_core,
                         fp16_layers=tuple(req.fp16_layers), fixed_batch=None if req.dynamic_batch else 1)
     trt, reason = tensorrt_status()
-    calib_x = calib.x if calib is not None and precision == "int8" else None
+    calib_x = calib.x if calib is not None and breq.calib_clips else None
     manifest = write_build_manifest(breq, profile=prof, calib=calib_x,
                                     calib_source=calib.describe() if calib is not None else None,
-                                    onnx_sha256=sha256_file(stage / "student.onnx"),
+                                    onnx_sha256=sha256_file(stage / breq.onnx),
                                     reason="" if trt else reason, built_here=trt is not None)
     target = manifest["target"]
     if trt is None:
@@ -348,7 +354,8 @@ def _tensorrt(stage: Path, job: _Job, info, calib, cmp) -> dict[str, Any]:
                  f"`bash build_engine.sh` on the target ({target['device']}) to build {breq.engine}")
         return file_entry(stage, "build_manifest.json", fmt="tensorrt-build-manifest", precision=precision,
                           built=False, reason=reason, engine=breq.engine, script="build_engine.sh",
-                          calibration_clips=breq.calib_clips, trtexec=manifest["trtexec"]["command"],
+                          calibration_clips=breq.calib_clips, onnx=breq.onnx, quantization=manifest["quantization"],
+                          trtexec=manifest["trtexec"]["command"],
                           target=target, portability=manifest["portability"], status="on target")
     meta = build_engine(breq, calib_x, reporter=rep)
     with TensorRTRunner(stage / breq.engine, None, precision) as engine:
@@ -360,3 +367,21 @@ def _tensorrt(stage: Path, job: _Job, info, calib, cmp) -> dict[str, Any]:
     return file_entry(stage, breq.engine, fmt="tensorrt", precision=precision, metadata=breq.engine + ".json",
                       engine=meta, parity=par, build_manifest="build_manifest.json",
                       input={"name": info.input_name, "shape": meta["input"]["max"]})
+
+
+def _bundles(stage: Path, job: _Job, info) -> dict[str, Any]:
+    """DeepStream / Triton folders written from the staged files (they move into place with them)."""
+    out: dict[str, Any] = {}
+    if job.req.deepstream:
+        from edgekd.export.deepstream import write_bundle
+
+        out["deepstream"] = write_bundle(stage, spec=job.spec, name=job.name, precision=job.req.precision,
+                                         max_batch=job.req.max_batch, input_name=info.input_name)
+        job.rep.done(f"deepstream/: {', '.join(out['deepstream']['files'])} - run: {out['deepstream']['run']}")
+    if job.req.triton:
+        from edgekd.export.triton import write_repository
+
+        out["triton"] = write_repository(stage, spec=job.spec, name=job.name, max_batch=job.req.max_batch,
+                                         input_name=info.input_name, output_name=info.output_names[0])
+        job.rep.done(f"triton/: models {', '.join(out['triton']['models'])} - run: {out['triton']['run']}")
+    return out

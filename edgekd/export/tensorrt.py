@@ -5,11 +5,14 @@ built it, so the honest artifact for a machine without TensorRT is a recipe, not
 
     build_manifest.json   what to build: ONNX, shapes, precision, workspace, DLA, target versions
     build_engine.sh       `bash build_engine.sh` on the target = the exact trtexec command line
-    calib_clips.npy       INT8 only: real dataset clips for entropy calibration (N, 3, T, S, S)
 
-trtexec cannot calibrate from clips, only read a calibration cache; for INT8 the script first runs
-`python3 -m edgekd.export.tensorrt build_manifest.json --calibrate-only` (this module, with
-TensorRT's IInt8EntropyCalibrator2 fed by calib_clips.npy) to write calib.cache when it is missing.
+INT8 is explicit quantization: the engine is compiled from student.int8.onnx, the Q/DQ graph that
+edgekd.export.qdq wrote by TensorRT's rules and whose accuracy the export measured on CPU - the
+builder needs --int8 and no calibrator. Implicit calibration (TensorRT 8.x only; TensorRT 10
+deprecates the calibrators) stays as a labelled fallback, `implicit_int8=True`: the FP32 ONNX plus
+calib_clips.npy (real dataset clips); trtexec cannot calibrate from clips, so the script first runs
+`python3 -m edgekd.export.tensorrt build_manifest.json --calibrate-only` (IInt8EntropyCalibrator2
+fed by calib_clips.npy) to write calib.cache. That engine is NOT the model measured on CPU.
 
 Where TensorRT is importable (a GPU machine), edgekd.runtime.tensorrt.build_engine does the same with the Python API:
 optimization profile over the batch range, workspace pool from the hardware profile, a timing cache
@@ -36,10 +39,13 @@ from edgekd.runtime.tensorrt import (AUTO_FP16, PORTABILITY, TRT_PRECISIONS, Bui
 
 def make_request(root: Path, *, onnx: str, precision: str, input_name: str, input_dims, profile=None,
                  dla: bool = False, dla_core: int = 0, fp16_layers: tuple[str, ...] = (),
-                 workspace_mb: int | None = None, fixed_batch: int | None = None) -> BuildRequest:
+                 workspace_mb: int | None = None, fixed_batch: int | None = None,
+                 implicit_int8: bool = False) -> BuildRequest:
     """A BuildRequest for `profile` (a bench Profile or None = generic GPU), validated.
 
-    fixed_batch: the ONNX model's batch when it is static (then min = opt = max = that)."""
+    fixed_batch: the ONNX model's batch when it is static (then min = opt = max = that).
+    implicit_int8: TensorRT 8.x fallback - calibrate `onnx` (FP32) on the target instead of
+    compiling a Q/DQ ONNX."""
     if precision not in TRT_PRECISIONS:
         raise ConfigError(f"unknown TensorRT precision {precision!r}", "use --fp16 or --int8 (or fp32)")
     if profile is not None and not profile.tensorrt_version:
@@ -59,15 +65,17 @@ def make_request(root: Path, *, onnx: str, precision: str, input_name: str, inpu
         raise ConfigError("--fp16-layers only applies to INT8 engines", "add --int8, or drop --fp16-layers")
     if workspace_mb is None:
         workspace_mb = profile.workspace_mb if profile is not None and profile.workspace_mb > 0 else 1024
-    stem = Path(onnx).stem
+    if implicit_int8 and precision != "int8":
+        raise ConfigError("implicit INT8 calibration only applies to INT8 engines", "add --int8")
+    stem = Path(onnx).name.split(".")[0]  # student.int8.onnx -> student.int8.engine, not student.int8.int8
     return BuildRequest(
         root=Path(root), onnx=onnx, engine=f"{stem}.{precision}{'.dla' if dla else ''}.engine",
         precision=precision, input_name=input_name, input_dims=tuple(int(d) for d in input_dims),
         batch=(fixed_batch,) * 3 if fixed_batch else batch_range(getattr(profile, "batch_sizes", None), dla),
         workspace_mb=int(workspace_mb),
         dla_core=dla_core if dla else None, fp16_layers=tuple(fp16_layers),
-        calib_clips="calib_clips.npy" if precision == "int8" else None,
-        calib_cache="calib.cache" if precision == "int8" else None)
+        calib_clips="calib_clips.npy" if implicit_int8 else None,
+        calib_cache="calib.cache" if implicit_int8 else None)
 
 
 # -- the layers to keep in FP16 ------------------------------------------------------------------
@@ -91,7 +99,9 @@ def trtexec_argv(req: BuildRequest, fp16_nodes: list[str] | None = None) -> list
     if req.precision in ("fp16", "int8"):
         argv.append("--fp16")  # INT8 engines keep FP16 for layers without an INT8 kernel
     if req.precision == "int8":
-        argv += ["--int8", f"--calib={req.calib_cache}"]
+        argv.append("--int8")  # explicit: the Q/DQ nodes carry the scales
+        if req.calib_cache:  # implicit fallback (TensorRT 8.x)
+            argv.append(f"--calib={req.calib_cache}")
         if fp16_nodes:
             argv += ["--precisionConstraints=obey",
                      "--layerPrecisions=" + ",".join(f"{n}:fp16" for n in fp16_nodes)]
@@ -107,8 +117,10 @@ def _script(req: BuildRequest, argv: list[str], target: str) -> str:
              "set -euo pipefail",
              'cd "$(dirname "$0")"',
              'TRTEXEC="${TRTEXEC:-$(command -v trtexec || echo /usr/src/tensorrt/bin/trtexec)}"']
-    if req.precision == "int8":
-        lines += [f"if [ ! -f {shlex.quote(req.calib_cache)} ]; then",
+    if req.precision == "int8" and req.calib_cache:
+        lines += ["# Implicit INT8 calibration: fallback for TensorRT 8.x (TensorRT 10 deprecates calibrators).",
+                  "# This engine is calibrated here and is NOT the Q/DQ model whose accuracy the export measured.",
+                  f"if [ ! -f {shlex.quote(req.calib_cache)} ]; then",
                   "  # trtexec reads a calibration cache but cannot calibrate from clips: do it once with",
                   "  # TensorRT's entropy calibrator over the dataset clips in calib_clips.npy (needs edgekd + torch).",
                   "  python3 -m edgekd.export.tensorrt build_manifest.json --calibrate-only",
@@ -125,9 +137,9 @@ def write_build_manifest(req: BuildRequest, *, profile=None, calib: np.ndarray |
 
     fp16_nodes = fp16_node_names(req.path(req.onnx), req.fp16_layers) if req.fp16_layers else []
     argv = trtexec_argv(req, fp16_nodes)
-    if req.precision == "int8":
+    if req.calib_clips:
         if calib is None or len(calib) == 0:
-            raise ExportError("an INT8 build manifest needs calibration clips", "the dataset yielded no clips")
+            raise ExportError("an implicit-INT8 build manifest needs calibration clips", "the dataset yielded no clips")
         # float16 halves the file; normalized clips (|x| < ~3) lose nothing a range estimate notices
         np.save(req.path(req.calib_clips), np.ascontiguousarray(calib, dtype=np.float16))
     target = {"profile": getattr(profile, "name", None), "device": getattr(profile, "device", "unspecified GPU"),
@@ -145,7 +157,10 @@ def write_build_manifest(req: BuildRequest, *, profile=None, calib: np.ndarray |
         "workspace_mb": req.workspace_mb,
         "dla_core": req.dla_core,
         "fp16_layers": {"patterns": list(req.fp16_layers), "nodes": fp16_nodes},
-        "calibration": None if req.precision != "int8" else {
+        "quantization": None if req.precision != "int8" else (
+            {"mode": "explicit", "qdq_onnx": req.onnx, "calibrator": None} if not req.calib_clips else
+            {"mode": "implicit (TensorRT 8.x fallback)", "calibrator": "IInt8EntropyCalibrator2"}),
+        "calibration": None if not req.calib_clips else {
             "algorithm": "IInt8EntropyCalibrator2", "clips": req.calib_clips, "cache": req.calib_cache,
             "shape": list(calib.shape), "dtype": "float16 on disk, fed as float32", "source": calib_source or {}},
         "timing_cache": req.timing_cache,

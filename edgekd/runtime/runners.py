@@ -155,7 +155,8 @@ class OrtRunner(_Base):
     """ONNX Runtime with one execution provider; reports which provider the session really uses."""
 
     def __init__(self, onnx_path: Path | bytes | None, provider: str, precision: str, *, threads: int | None = None,
-                 workspace_mb: int = 1024, cache_dir: Path | None = None, missing_reason: str = ""):
+                 workspace_mb: int = 1024, cache_dir: Path | None = None, missing_reason: str = "",
+                 graph_optimization: str = "all"):
         self.name = f"ort-{provider}"
         self.precision = precision
         self.path = onnx_path
@@ -164,6 +165,9 @@ class OrtRunner(_Base):
         self.workspace_mb = workspace_mb
         self.cache_dir = cache_dir
         self.missing_reason = missing_reason
+        # "disable": run a Q/DQ graph as written (DQ -> float op -> Q) = TensorRT's int8 arithmetic,
+        # instead of ORT's fused CPU integer kernels (edgekd.export.qdq explains why that matters)
+        self.graph_optimization = graph_optimization
         self.providers_used: list[str] = []
         self.why = ""
 
@@ -193,7 +197,10 @@ class OrtRunner(_Base):
                 if self.ep != "cpu" else None
             raise RunnerUnavailable(f"onnxruntime {ort.__version__} has no {wanted} (available: {', '.join(available)})", hint)
         opts = ort.SessionOptions()
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.graph_optimization_level = {"all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+                                         "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+                                         "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+                                         "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL}[self.graph_optimization]
         opts.log_severity_level = 3  # provider fallbacks are reported by us, not as ORT warnings
         if self.threads:
             opts.intra_op_num_threads = self.threads

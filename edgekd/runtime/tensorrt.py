@@ -193,6 +193,7 @@ def build_engine(req: BuildRequest, calib: np.ndarray | None = None, *, timing_c
     calibrator = None
     if req.precision == "int8":
         config.set_flag(trt.BuilderFlag.INT8)
+    if req.precision == "int8" and req.calib_cache:  # implicit fallback (TensorRT 8.x); else the Q/DQ scales rule
         cache_path = req.path(req.calib_cache or "calib.cache")
         if calib is None and not cache_path.is_file():
             raise ExportError("INT8 engine needs calibration clips or a calibration cache",
@@ -238,6 +239,7 @@ def build_engine(req: BuildRequest, calib: np.ndarray | None = None, *, timing_c
         "input": {"name": req.input_name, "min": list(req.shape(lo)), "opt": list(req.shape(opt)), "max": list(req.shape(hi))},
         "workspace_mb": req.workspace_mb, "dla_core": req.dla_core, "fp16_layers": pinned,
         "calibration_cache": req.calib_cache if req.precision == "int8" else None,
+        "quantization": None if req.precision != "int8" else ("implicit" if req.calib_cache else "explicit (Q/DQ)"),
         "timing_cache": str(timing_path), "build_seconds": round(seconds, 2),
         "bytes": len(serialized), "portability": PORTABILITY,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
