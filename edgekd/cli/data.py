@@ -97,17 +97,15 @@ def inspect_cmd(
 
 
 def _print_problems(problems: list[tuple[str, str]]) -> None:
-    from rich.table import Table
+    """One line per unreadable video, `PATH: reason`: a path stays whole and copyable (no table cell)."""
+    from rich.markup import escape
 
     if not problems:
         out.print("[green]every video is readable[/green]")
         return
-    bad = Table(title=f"{len(problems)} unreadable video(s)", title_style="bold red")
-    bad.add_column("file", overflow="fold")
-    bad.add_column("reason")
+    out.print(f"[bold red]{len(problems)} unreadable video(s)[/bold red]")
     for p, reason in problems:
-        bad.add_row(p, reason)
-    out.print(bad)
+        out.print(f"  {escape(p)}: {escape(reason)}", highlight=False)
 
 
 @data_app.command("check")

@@ -47,16 +47,16 @@ def test_ucf101_layout_every_recipe_then_export_and_bench(tmp_path, edgekd_home,
     assert "building the embedded" not in capsys.readouterr().err
     assert _teacher_stamps(edgekd_home) == stamps
 
-    # feature+pseudo builds only the VL teacher, from class-name prompts; kd reuses it
-    assert main(["distill", *base, "--recipe", "feature+pseudo", "--name", "fp", "--no-baseline",
-                 "--template", "a video of a person doing {}."]) == 0
+    # feature+pseudo builds only the VL teacher, from class-name prompts; kd with the same prompts reuses it
+    prompt = ["--template", "a video of a person doing {}."]
+    assert main(["distill", *base, "--recipe", "feature+pseudo", "--name", "fp", "--no-baseline", *prompt]) == 0
     err = capsys.readouterr().err
     assert "building the embedded vl teacher from prompts" in err
     assert _built(edgekd_home) == ["distinctive", "invariant", "vl"]
     vl_meta = next((edgekd_home / "teachers").rglob("vl-*/pretrained/teacher.json"))
     assert json.loads(vl_meta.read_text())["config"]["pretrain"]["templates"] == ["a video of a person doing {}."]
     stamps = _teacher_stamps(edgekd_home)
-    assert main(["distill", *base, "--recipe", "kd", "--name", "kd"]) == 0  # with its supervised baseline
+    assert main(["distill", *base, "--recipe", "kd", "--name", "kd", *prompt]) == 0  # with its supervised baseline
     assert _teacher_stamps(edgekd_home) == stamps
     out = capsys.readouterr().out
     assert "kd-baseline" in out and "over the supervised baseline" in out
@@ -72,8 +72,11 @@ def test_ucf101_layout_every_recipe_then_export_and_bench(tmp_path, edgekd_home,
 def test_hmdb51_layout_inspect_split_and_distill(tmp_path, edgekd_home, capsys):
     split_dir = make_hmdb51(tmp_path / "HMDB", per_class=4, frames=12, size=(48, 64), video_dir="videos")
     assert main(["data", "inspect", str(split_dir)]) == 0
-    out = capsys.readouterr().out
-    assert "3 unreadable" in out and str(tmp_path / "HMDB" / "videos") in out
+    assert str(tmp_path / "HMDB" / "videos") in capsys.readouterr().out         # found, though not hmdb51_org
+    assert main(["data", "check", str(split_dir)]) == 2                          # decodes: finds the truncated one
+    captured = capsys.readouterr()
+    for path in bad_videos(split_dir).values():                                  # each broken file named whole
+        assert str(path) in captured.out + captured.err
     assert main(["data", "split", str(split_dir), "--labeled-per-class", "1", "--out", str(tmp_path / "s.json")]) == 0
     assert main(["distill", "--data", str(split_dir), *TINY, "--recipe", "kd", "--no-baseline",
                  "--set", f"data.split_file={tmp_path / 's.json'}", "--set", f"run.dir={tmp_path / 'runs'}",
