@@ -12,7 +12,6 @@ PyTorch reference has to be the model that was exported.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ from edgekd.checkpoint import DataSpec
 from edgekd.errors import BenchError
 from edgekd.io import read_json
 
-ONNX_NAMES = {"fp32": "student.onnx", "fp16": "student.fp16.onnx", "int8": "student.int8.onnx"}
+from edgekd.runtime.artifact import ARTIFACT_FILE, ONNX_NAMES
 
 
 @dataclass
@@ -94,7 +93,7 @@ def resolve(path: str | Path) -> Target:
 
     manifest: dict[str, Any] = {}
     if export_dir is not None:
-        art = export_dir / "artifact.json"
+        art = export_dir / ARTIFACT_FILE
         if art.is_file():
             manifest = read_json(art, BenchError, "re-run `edgekd export --force`")
         elif not any(export_dir.glob("*.onnx")):
@@ -144,13 +143,9 @@ def resolve(path: str | Path) -> Target:
     if spec_dict is None and ckpt is not None:
         spec_dict = ckpt["data_spec"]
     if spec_dict is None and target.onnx:
-        from edgekd.export.onnx_export import read_metadata
+        from edgekd.runtime.artifact import read_metadata, spec_from_metadata
 
-        meta = read_metadata(next(iter(target.onnx.values())))
-        if "frames" in meta:
-            spec_dict = {"frames": int(meta["frames"]), "size": int(meta["size"]),
-                         "class_names": json.loads(meta["class_names"]), "mean": json.loads(meta["mean"]),
-                         "std": json.loads(meta["std"]), "frame_stride": int(meta.get("frame_stride", 1))}
+        spec_dict = spec_from_metadata(read_metadata(next(iter(target.onnx.values()))))
     if spec_dict is None:
         raise BenchError(f"{path}: no data spec in artifact.json, checkpoint or ONNX metadata",
                          "re-export the run with `edgekd export RUN --force`")

@@ -92,6 +92,19 @@ def _vm_kb(field: str) -> int | None:
     return None
 
 
+def _release_freed_memory() -> None:
+    """Collect garbage and hand freed heap pages back to the OS (glibc malloc_trim), so the RSS the
+    next row starts from holds only what is live."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
 class MemoryProbe:
     """Peak memory growth across a block: start() before the runner loads, peak_mb() at the end."""
 
@@ -112,6 +125,7 @@ class MemoryProbe:
             free, total = torch.cuda.mem_get_info()
             self.kind, self.base = "cuda_used_delta", total - free
         else:
+            _release_freed_memory()  # or the row reuses pages an earlier row freed, and its growth reads 0
             try:  # "5" resets the peak RSS (VmHWM) to the current RSS (Linux >= 4.0)
                 Path("/proc/self/clear_refs").write_text("5")
                 self.kind, self.base = "rss_peak_delta", _vm_kb("VmRSS")

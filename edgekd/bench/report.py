@@ -4,7 +4,9 @@ Every renderer works from the report dict (what report.json holds), so reports o
 be merged later into one Pareto plot without re-running anything.
 
 Latency on the profile's hardware is either MEASURED (bench ran on that device) or an ESTIMATE
-(speed-of-light floor from the roofline, when bench ran elsewhere); every output says which.
+(per-layer roofline + launch overhead, with its error band, when bench ran elsewhere); every output
+says which. The verdict judges the profile's workload (cameras x fps, one prediction every stride
+frames): among artifacts that keep up, the best top-1; on a tie, the lower p50 latency.
 """
 
 from __future__ import annotations
@@ -21,14 +23,34 @@ MARKERS = {"fp32": "o", "fp16": "s", "int8": "^"}
 
 # ----------------------------------------------------------------------------- points & verdict
 
+def workload(latency: list[dict[str, Any]], profile: dict[str, Any]) -> dict[str, Any]:
+    """Real-time streams one device sustains at the profile's workload, from per-batch p50 latencies.
+
+    A stream needs fps / stride_frames clips per second; the device serves, at its best batch size,
+    b * 1000 / p50_b clips per second; it keeps up when that covers every camera of the workload.
+    """
+    ok = [s for s in latency if s.get("p50_ms")]
+    need = profile["fps"] / profile["stride_frames"]
+    if not ok:
+        return {"streams": None, "keeps_up": None, "cameras": profile["cameras"], "clips_per_s": None,
+                "stream_clips_per_s": need}
+    best = max(ok, key=lambda s: s["batch_size"] * 1e3 / s["p50_ms"])
+    rate = best["batch_size"] * 1e3 / best["p50_ms"]
+    streams = int(rate // need)
+    return {"streams": streams, "keeps_up": streams >= profile["cameras"], "cameras": profile["cameras"],
+            "clips_per_s": rate, "at_batch": best["batch_size"], "stream_clips_per_s": need}
+
+
 @dataclass
 class Point:
     group: str           # the run (student) the point belongs to
     label: str           # runtime/precision
     precision: str
-    latency_ms: float    # batch-1 p99 (measured) or floor (estimate) on the profile's hardware
+    latency_ms: float    # batch-1 p50: measured, or the estimate on the profile's hardware
     top1: float          # 0..1
     kind: str            # "measured" | "estimate"
+    streams: int | None = None      # real-time streams of the profile's workload one device sustains
+    keeps_up: bool | None = None    # streams >= the workload's cameras
 
 
 def points(report: dict[str, Any]) -> list[Point]:
@@ -37,15 +59,17 @@ def points(report: dict[str, Any]) -> list[Point]:
     out: list[Point] = []
     if report["target"]["on_target"]:
         for row in report["rows"]:
-            lat, acc = _b1(row), row.get("accuracy")
-            if row["status"] == "ok" and lat is not None and acc:
-                out.append(Point(group, f"{row['runtime']} {row['precision']}", row["precision"], lat["p99_ms"],
-                                 acc["top1"], "measured"))
+            b1, acc, w = _b1(row), row.get("accuracy"), row.get("workload") or {}
+            if row["status"] == "ok" and b1 is not None and acc and acc.get("top1") is not None:
+                out.append(Point(group, f"{row['runtime']} {row['precision']}", row["precision"], b1["p50_ms"],
+                                 acc["top1"], "measured", w.get("streams"), w.get("keeps_up")))
     else:
         for est in report["estimates"]:
-            if est.get("top1") is not None:
-                out.append(Point(group, f"{est['precision']} (estimate)", est["precision"], est["floor_ms"],
-                                 est["top1"], "estimate"))
+            b1 = _b1(est)
+            if est.get("top1") is not None and b1 is not None:
+                w = est.get("workload") or {}
+                out.append(Point(group, f"{est['precision']} (estimate)", est["precision"], b1["p50_ms"],
+                                 est["top1"], "estimate", w.get("streams"), w.get("keeps_up")))
     return out
 
 
@@ -55,25 +79,30 @@ def _b1(row: dict[str, Any]) -> dict[str, Any] | None:
     return min(ok, key=lambda s: s["batch_size"]) if ok else None
 
 
-def verdict(pts: list[Point], budget_ms: float, device: str) -> dict[str, Any]:
-    """The artifact with the best top-1 among those within the budget (ties: lower latency)."""
-    fit = [p for p in pts if p.latency_ms <= budget_ms]
+def workload_text(profile: dict[str, Any]) -> str:
+    return (f"{profile['cameras']} camera(s) x {profile['fps']:g} fps, a {profile['clip_frames']}-frame clip every "
+            f"{profile['stride_frames']} frames")
+
+
+def verdict(pts: list[Point], profile: dict[str, Any]) -> dict[str, Any]:
+    """Among artifacts that keep up with the workload, the best top-1; ties go to the lower p50."""
+    device, work = profile["device"], workload_text(profile)
     if not pts:
         return {"text": f"no artifact has both a latency on {device} and an accuracy; nothing to judge",
                 "best": None, "kind": None}
+    fit = [p for p in pts if p.keeps_up]
     if not fit:
-        fastest = min(pts, key=lambda p: p.latency_ms)
-        kind = "estimated " if fastest.kind == "estimate" else ""
-        return {"text": f"none meets the {budget_ms:.1f} ms budget on {device}; fastest is {fastest.group} "
-                        f"{fastest.label} at {kind}{fastest.latency_ms:.2f} ms", "best": None, "kind": fastest.kind}
-    best = max(fit, key=lambda p: (p.top1, -p.latency_ms))
+        most = max(pts, key=lambda p: (p.streams or 0, -p.latency_ms))
+        kind = "estimated " if most.kind == "estimate" else ""
+        return {"text": f"none keeps up with {work} on {device}; the most is {most.group} {most.label} with "
+                        f"{kind}{most.streams} stream(s) (p50 {most.latency_ms:.2f} ms)", "best": None,
+                "kind": most.kind}
+    best = max(fit, key=lambda p: (round(p.top1, 9), -p.latency_ms))
+    how = "estimated" if best.kind == "estimate" else "measured"
+    text = (f"{best.group} {best.label}: best top-1 {100 * best.top1:.1f}% among artifacts that keep up with {work} "
+            f"on {device}; {how} p50 {best.latency_ms:.2f} ms at batch 1, {best.streams} real-time stream(s) per device")
     if best.kind == "estimate":
-        text = (f"{best.group} {best.precision} is estimated to meet the {budget_ms:.1f} ms budget on {device} "
-                f"with the best top-1 {100 * best.top1:.1f}% (speed-of-light estimate {best.latency_ms:.3f} ms, "
-                f"not a measurement: bench on the device to confirm)")
-    else:
-        text = (f"{best.group} {best.label} meets the {budget_ms:.1f} ms budget on {device} with the best top-1 "
-                f"{100 * best.top1:.1f}% (measured p99 {best.latency_ms:.2f} ms)")
+        text += " (an estimate, not a measurement: bench on the device to confirm)"
     return {"text": text, "best": best.__dict__, "kind": best.kind}
 
 
@@ -129,7 +158,7 @@ def plot_pareto(pts: list[Point], path: str | Path, *, budgets: dict[str, float]
         ax.scatter([], [], marker="o", facecolors="none", edgecolors="0.3", label="hollow = ESTIMATE (roofline)")
     if not pts:
         ax.text(0.5, 0.5, "no artifact with both latency and accuracy", ha="center", transform=ax.transAxes)
-    ax.set_xlabel("latency per clip, batch 1 (ms; p99 measured, or speed-of-light estimate)")
+    ax.set_xlabel("latency per clip, batch 1 (ms; p50 measured, or per-layer estimate)")
     ax.set_ylabel("top-1 accuracy (%)")
     ax.set_title(title, fontsize=10)
     ax.grid(True, alpha=0.3)
@@ -154,7 +183,7 @@ def _pct(v: Any) -> str:
 
 def table_rows(report: dict[str, Any]) -> list[list[str]]:
     """One list of cells per row: the same content for the screen table and report.md."""
-    budget = report["profile"]["budget_ms"]
+    on_target = report["target"]["on_target"]
     cells = []
     for row in report["rows"]:
         b1, acc = _b1(row), row.get("accuracy") or {}
@@ -162,13 +191,16 @@ def table_rows(report: dict[str, Any]) -> list[list[str]]:
                    default=None)
         e2e = (row.get("end_to_end") or {}).get("total", {})
         roof = row.get("roofline") or {}
-        status = row["status"] if row["status"] != "ok" else ("ok" if b1 is None or b1["p99_ms"] <= budget
-                                                                else "over budget")
+        w = row.get("workload") or {}
+        status = row["status"]
+        if status == "ok" and on_target and w.get("keeps_up") is False:
+            status = "falls behind"
         cells.append([
             row["runtime"], row["precision"], status,
             _f(b1 and b1["p50_ms"]), _f(b1 and b1["p99_ms"]),
             _f(best and best["clips_per_s"], "{:.1f}") + (f" (b{best['batch_size']})" if best else ""),
             _f(e2e.get("p50_ms")),
+            _f(w.get("streams"), "{:d}") if on_target else "-",
             _pct(acc.get("top1")), _pct(acc.get("top5")), _pct(acc.get("agreement")),
             _f(roof.get("floor_ms"), "{:.3f}"), _pct(roof.get("efficiency")),
             _f(row.get("peak_memory_mb"), "{:.0f}"),
@@ -177,7 +209,7 @@ def table_rows(report: dict[str, Any]) -> list[list[str]]:
     return cells
 
 
-HEADERS = ["runtime", "precision", "status", "p50 ms", "p99 ms", "clips/s", "e2e p50 ms", "top-1 %", "top-5 %",
+HEADERS = ["runtime", "precision", "status", "p50 ms", "p99 ms", "clips/s", "e2e p50 ms", "streams", "top-1 %", "top-5 %",
            "agree %", "floor ms", "eff %", "mem MB", "providers / reason"]
 
 
@@ -186,15 +218,16 @@ def target_line(report: dict[str, Any]) -> str:
     if t["on_target"]:
         return f"MEASURED on the profile's hardware ({t['host']})."
     return (f"Bench ran on {t['host']}, not on {p['device']}: latencies in the table are measurements of this "
-            f"host; latencies on {p['device']} are ESTIMATES (speed-of-light floors), never measurements.")
+            f"host; latencies on {p['device']} are ESTIMATES (per-layer roofline + launch overhead, with a band), "
+            "never measurements.")
 
 
 def render_markdown(report: dict[str, Any]) -> str:
     p, m, env = report["profile"], report["model"], report["environment"]
     lines = [f"# edgekd bench: {m['name']} on {p['name']}", "",
              f"**Verdict:** {report['verdict']['text']}", "",
-             f"- Profile: {p['device']} (`{p['source']}`); budget {p['budget_ms']:.1f} ms per clip "
-             f"({p['clip_frames']} frames at {p['target_fps']:g} fps)",
+             f"- Profile: {p['device']} (`{p['source']}`); workload {workload_text(p)}: "
+             f"{p['budget_ms']:.1f} ms per clip at batch 1",
              f"- {target_line(report)}",
              f"- Model: {m.get('student')} from `{m.get('checkpoint') or 'no checkpoint'}`; input {m.get('input_shape')}",
              f"- Eval: {report['eval'].get('clips', 0)} clips of {report['eval'].get('source')} "
@@ -208,8 +241,10 @@ def render_markdown(report: dict[str, Any]) -> str:
     lines += ["## Runtimes", "", "| " + " | ".join(HEADERS) + " |", "|" + "---|" * len(HEADERS)]
     lines += ["| " + " | ".join(c.replace("|", "/") for c in row) + " |" for row in table_rows(report)]
     lines += ["", "Latency: engine only, batch 1 (p50/p99); clips/s at the best batch size; e2e = decode + "
-              "preprocess + engine per clip. agree = top-1 agreement with PyTorch fp32. floor = speed-of-light "
-              "latency on the profile's hardware; eff = floor / measured p50 (only on the profile's hardware).", ""]
+              "preprocess + engine per clip. streams = real-time streams of the workload one device sustains "
+              "(best measured clips/s / (fps / stride)); mem = peak memory growth of the row (RSS on CPU, max "
+              "allocated on CUDA). agree = top-1 agreement with PyTorch fp32. floor = speed-of-light latency on "
+              "the profile's hardware; eff = floor / measured p50 (only on the profile's hardware).", ""]
     cost = report.get("cost")
     if cost:
         lines += ["## Roofline", "",
@@ -220,8 +255,18 @@ def render_markdown(report: dict[str, Any]) -> str:
                   "|---|---|---|---|---|---|---|---|"]
         for e in report["estimates"]:
             lines.append(f"| {e['precision']} | {e['bytes'] / 1e6:.2f} | {e['intensity']:.1f} | {e['ridge']:.1f} | "
-                         f"{e['bound']} | {e['floor_ms']:.4f} | {_pct(e.get('top1'))} | "
-                         f"{'floor' if report['target']['on_target'] else 'ESTIMATE'} |")
+                         f"{e['bound']} | {e['floor_ms']:.4f} | {_pct(e.get('top1'))} | ESTIMATE |")
+        lines.append("")
+    if report["estimates"]:
+        lines += [f"## ESTIMATED latency on {p['device']}", "",
+                  "Per-layer roofline (each layer's max(FLOPs / peak, bytes / bandwidth)) plus the profile's "
+                  "per-kernel overhead; the band is the estimate's measured error (docs/bench.md).", "",
+                  "| precision | batch | estimate ms | band ms | streams | keeps up | top-1 % |", "|---|---|---|---|---|---|---|"]
+        for e in report["estimates"]:
+            for s in e.get("latency", []):
+                lines.append(f"| {e['precision']} | {s['batch_size']} | {s['p50_ms']:.3f} | {s['low_ms']:.3f}-"
+                             f"{s['high_ms']:.3f} | {(e.get('workload') or {}).get('streams', '-')} | "
+                             f"{(e.get('workload') or {}).get('keeps_up', '-')} | {_pct(e.get('top1'))} |")
         lines.append("")
     elif report.get("cost_error"):
         lines += ["## Roofline", "", f"Not computed: {report['cost_error']}", ""]
@@ -229,45 +274,45 @@ def render_markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-SCREEN = {"runtime": 0, "prec": 1, "state": 2, "p50": 3, "p99": 4, "clip/s": 5, "e2e": 6, "top1": 7,
-          "agree": 9, "floor": 10, "eff%": 11}  # screen column -> index in table_rows' cells (report.md has all)
+SCREEN = {"runtime": 0, "prec": 1, "state": 2, "p50": 3, "p99": 4, "clip/s": 5, "e2e": 6, "streams": 7, "top1": 8,
+          "agree": 10, "eff%": 12, "memMB": 13}  # screen column -> index in table_rows' cells (report.md has all)
 
 
-def print_table(report: dict[str, Any], console=None) -> None:
-    """The rows as a compact rich table (ms, %); reasons and providers listed beneath it."""
+def print_table(report: dict[str, Any], out) -> None:
+    """The rows as a compact rich table (ms, %) on `out` (a rich Console); reasons and providers beneath it."""
     from rich import box
-    from rich.console import Console
     from rich.table import Table
 
-    console = console or Console()
     p = report["profile"]
     table = Table(title=f"{report['model']['name']} on {p['name']}: latency ms (batch 1), accuracy %, "
-                        f"budget {p['budget_ms']:.1f} ms", box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1),
+                        f"workload {workload_text(p)}", box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1),
                   collapse_padding=True)
     for h in SCREEN:
         table.add_column(h, justify="left" if h in ("runtime", "prec", "state") else "right", no_wrap=True,
                          min_width=max(len(h), 4))
     notes = []
-    short = {"unavailable": "n/a", "over budget": "over"}
+    short = {"unavailable": "n/a", "falls behind": "behind"}
     for cells in table_rows(report):
-        style = {"ok": None, "over budget": "yellow", "unavailable": "dim", "failed": "red"}.get(cells[2])
+        style = {"ok": None, "falls behind": "yellow", "unavailable": "dim", "failed": "red"}.get(cells[2])
         row = [cells[i] for i in SCREEN.values()]
         row[2] = short.get(row[2], row[2])
         row[5] = row[5].split(".")[0]  # whole clips/s on screen
         table.add_row(*row, style=style)
         notes.append(f"  {cells[0]} {cells[1]}: {'[dim]' if cells[2] == 'unavailable' else ''}{cells[-1]}")
-    console.print(table)
-    console.print("\n".join(notes), highlight=False)
-    console.print(f"[italic]{target_line(report)}[/italic]", highlight=False)
+    out.print(table)
+    out.print("\n".join(notes), highlight=False)
+    out.print(f"[italic]{target_line(report)}[/italic]", highlight=False)
     if report["estimates"] and not report["target"]["on_target"]:
-        est = Table(title=f"ESTIMATED latency on {p['device']} (speed-of-light floor, not measured)")
-        for h in ("precision", "floor ms", "bound", "FLOP/byte", "top-1 %", "accuracy from"):
+        est = Table(title=f"ESTIMATED latency on {p['device']} (per-layer roofline + launch overhead, not measured)")
+        for h in ("precision", "batch", "estimate ms", "band ms", "streams", "top-1 %", "accuracy from"):
             est.add_column(h)
         for e in report["estimates"]:
-            est.add_row(e["precision"], f"{e['floor_ms']:.4f}", e["bound"], f"{e['intensity']:.1f}",
-                        _pct(e.get("top1")), e.get("top1_from") or "-")
-        console.print(est)
-    console.print(f"[bold]verdict:[/bold] {report['verdict']['text']}", highlight=False)
+            for s in e.get("latency", []):
+                est.add_row(e["precision"], str(s["batch_size"]), f"{s['p50_ms']:.3f}",
+                            f"{s['low_ms']:.3f}-{s['high_ms']:.3f}", str((e.get("workload") or {}).get("streams", "-")),
+                            _pct(e.get("top1")), e.get("top1_from") or "-")
+        out.print(est)
+    out.print(f"[bold]verdict:[/bold] {report['verdict']['text']}", highlight=False)
 
 
 # ----------------------------------------------------------------------------- writing & merging
@@ -306,8 +351,7 @@ def merge(reports: list[dict[str, Any]], out_dir: str | Path) -> tuple[Path, lis
     estimated = any(not r["target"]["on_target"] for r in reports)
     title = f"{len(reports)} runs on {', '.join(devices)}" + (" - hollow = ESTIMATES" if estimated else "")
     plotted = plot_pareto(pts, out_dir / "pareto.png", budgets=budgets, title=title)
-    budget = min(budgets.values())
-    v = verdict(pts, budget, " / ".join(devices))
+    v = verdict(pts, {**reports[0]["profile"], "device": " / ".join(devices)})
     summary = {"runs": [{"name": r["model"]["name"], "profile": r["profile"]["name"],
                          "on_target": r["target"]["on_target"], "verdict": r["verdict"]["text"]} for r in reports],
                "verdict": v, "pareto_points": [p.__dict__ for p in plotted]}

@@ -1,7 +1,8 @@
 """`edgekd bench`, `edgekd profiles`, `edgekd pipeline`.
 
     edgekd profiles                                   the shipped hardware profiles
-    edgekd bench runs/NAME                            measure on x86-cpu (this machine)
+    edgekd profiles host                              this machine: cores, ISA, GPU, measured peaks
+    edgekd bench runs/NAME                            measure on this machine (profile "host")
     edgekd bench runs/A runs/B -p orin-nano-8gb-15w   two students, one merged Pareto plot
     edgekd pipeline                                   distill -> export -> bench on the embedded default
 """
@@ -37,41 +38,71 @@ def _words(text: Optional[str]) -> list[str] | None:
 def profiles_table():
     from rich.table import Table
 
-    from edgekd.bench.profiles import load_all
+    from edgekd.runtime.profiles import load_all
 
     t = Table(title="hardware profiles: dense peak TFLOPS/TOPS (`edgekd profiles NAME` shows sources)")
     t.add_column("name / device", min_width=20)
-    for col in ("peak fp32/fp16/int8", "GB/s", "GB", "TRT/JetPack", "DLA", "budget ms"):
+    for col in ("peak fp32/fp16/int8", "GB/s", "GB", "TRT/JetPack", "DLA", "workload", "ms/clip"):
         t.add_column(col, justify="right")
     for p in load_all():
         peak = p.peak_tflops
         t.add_row(f"[bold]{p.name}[/bold]\n[dim]{p.device}[/dim]", f"{peak['fp32']:g}/{peak['fp16']:g}/{peak['int8']:g}",
                   f"{p.bandwidth_gbs:g}", f"{p.memory_gb:g}", f"{p.tensorrt_version or '-'} / {p.jetpack or '-'}",
-                  str(p.dla_cores), f"{p.budget_ms:.0f}")
+                  str(p.dla_cores), f"{p.cameras} x {p.fps:g} fps / {p.stride_frames}", f"{p.budget_ms:.0f}")
+    return t
+
+
+def host_table():
+    """`edgekd profiles host`: what this machine is and what the micro-benchmarks measured."""
+    from rich.table import Table
+
+    from edgekd.runtime.host import collect, host_peaks, host_profile
+
+    env = collect()
+    p, peaks = host_profile(env), host_peaks()
+    t = Table(title="host: this machine (peaks measured now by micro-benchmarks)", show_header=False)
+    t.add_column("key")
+    t.add_column("value")
+    t.add_row("CPU", f"{env['cpu']} ({env['machine']})")
+    t.add_row("cores", str(env["cpu_count"]))
+    t.add_row("ISA", ", ".join(env["isa"]) or "none of AVX2/AVX-512/VNNI/AMX/NEON")
+    t.add_row("GPU", "none" if p.kind == "cpu" else f"{p.device}, {p.memory_gb:.1f} GiB")
+    for prec, v in peaks.flops.items():
+        note = peaks.notes.get(prec)
+        t.add_row(f"peak {prec}", f"{v / 1e9:.1f} G{'OP' if prec == 'int8' else 'FLOP'}/s" + (f" ({note})" if note else ""))
+    t.add_row("bandwidth", f"{peaks.bandwidth / 1e9:.1f} GB/s (array copy, read + write)")
+    t.add_row("per-kernel overhead", f"{peaks.launch_us:.2f} us ({'CUDA launch' if p.kind == 'gpu' else 'ONNX Runtime operator'})")
+    t.add_row("memory", f"{p.memory_gb:.1f} GiB")
     return t
 
 
 def register(app: typer.Typer) -> None:
     @app.command("profiles")
-    def profiles(name: Optional[str] = typer.Argument(None, help="Show this profile's TOML (with its sources).")) -> None:
-        """List the shipped hardware profiles: peak rates (dense), bandwidth, TensorRT/JetPack, budget."""
+    def profiles(name: Optional[str] = typer.Argument(None, help="Show this profile's TOML (with its sources); "
+                                                                 "'host' measures this machine.")) -> None:
+        """List the shipped hardware profiles: peak rates (dense), bandwidth, TensorRT/JetPack, workload."""
         if name is None:
             console.out.print(profiles_table())
             return
+        if name == "host":
+            console.out.print(host_table())
+            return
         from rich.syntax import Syntax
 
-        from edgekd.bench.profiles import load_profile, profile_text
+        from edgekd.runtime.profiles import load_profile, profile_text
 
         p = load_profile(name)
         console.out.print(Syntax(profile_text(name), "toml", word_wrap=True))
-        console.out.print(f"budget: {p.budget_ms:.1f} ms per clip; runtimes: {', '.join(p.runtimes)}; "
+        console.out.print(f"workload: {p.cameras} camera(s) x {p.fps:g} fps, a clip every {p.stride_frames} frames "
+                          f"= {p.budget_ms:.1f} ms per clip at batch 1; runtimes: {', '.join(p.runtimes)}; "
                           f"precisions: {', '.join(p.precisions)}", highlight=False)
 
     @app.command("bench")
     def bench(
         targets: List[Path] = typer.Argument(..., metavar="RUN...",
                                              help="Run folders (runs/NAME) or export folders; several = one merged Pareto plot."),
-        profile: str = typer.Option("x86-cpu", "--profile", "-p", help="Profile name (edgekd profiles) or a TOML file."),
+        profile: str = typer.Option("host", "--profile", "-p",
+                                    help="'host' (this machine, measured), a profile name (edgekd profiles) or a TOML file."),
         batch_sizes: Optional[str] = typer.Option(None, "--batch-sizes", "-b", help="e.g. 1,4,8 (default: the profile's)."),
         iterations: Optional[int] = typer.Option(None, "--iterations", "-n", help="Timed calls per batch size."),
         warmup: Optional[int] = typer.Option(None, "--warmup", help="Untimed calls first."),
@@ -86,13 +117,15 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Latency, accuracy and roofline of exported students on a hardware profile."""
         from edgekd.bench.api import bench_many
+        from edgekd.bench.report import load_report, print_table
 
         dirs, merged, v = bench_many(list(targets), profile, merged_dir=merged_out, out_dir=out,
                                      batch_sizes=_ints(batch_sizes, "--batch-sizes"), iterations=iterations,
                                      warmup=warmup, eval_data=eval_data, eval_limit=eval_limit, e2e_clips=e2e_clips,
                                      runtimes=_words(runtimes), precisions=_words(precisions), threads=threads,
-                                     console=console.out)
+                                     reporter=console.reporter())
         for d in dirs:
+            print_table(load_report(d), console.out)
             console.out.print(f"report: {d / 'report.md'}", highlight=False)
         if merged is not None:
             console.out.print(f"merged Pareto plot: {merged / 'pareto.png'}", highlight=False)
@@ -107,7 +140,7 @@ def register(app: typer.Typer) -> None:
         labeled: Optional[float] = typer.Option(None, "--labeled", "-l", help="Fraction of train videos with labels."),
         teacher: Optional[List[str]] = typer.Option(None, "--teacher", "-t", help="ROLE=PATH teacher for a role (repeatable)."),
         template: Optional[List[str]] = typer.Option(None, "--template", help="Class-name prompt for the VL teacher without captions."),
-        profile: str = typer.Option("x86-cpu", "--profile", "-p", help="Profile for export (TensorRT) and bench."),
+        profile: str = typer.Option("host", "--profile", "-p", help="Profile for export (TensorRT) and bench."),
         trt: bool = typer.Option(False, "--trt", help="Also build a TensorRT engine (or its build manifest)."),
         iterations: Optional[int] = typer.Option(None, "--iterations", "-n", help="Bench: timed calls per batch size."),
         batch_sizes: Optional[str] = typer.Option(None, "--batch-sizes", "-b", help="Bench: batch sizes."),
@@ -115,11 +148,11 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """distill -> export -> bench in one command (the embedded synthetic default when given nothing)."""
         from edgekd.bench.api import bench as run_bench
-        from edgekd.bench.profiles import load_profile
-        from edgekd.bench.report import load_report
+        from edgekd.bench.report import load_report, print_table
         from edgekd.distill.compare import train_and_compare
         from edgekd.distill.config import flag_overrides, load_config, with_templates
         from edgekd.export.api import export_run
+        from edgekd.runtime.profiles import load_profile
 
         prof = load_profile(profile)  # fail on a bad profile before training, not after
         overrides = flag_overrides(teacher, data=data, recipe=recipe, labeled=labeled) + list(set_ or [])
@@ -128,11 +161,13 @@ def register(app: typer.Typer) -> None:
         # and the supervised baseline, unless run.baseline=false
         run_dir = train_and_compare(cfg, reporter=console.reporter(), table_console=console.out)
         console.out.rule("[bold]2/3 export")
-        export_dir = export_run(run_dir, profile=prof, trt=trt)
+        export_dir = export_run(run_dir, profile=prof, trt=trt,
+                                reporter=console.reporter())
         console.out.rule("[bold]3/3 bench")
         bench_dir = run_bench(run_dir, prof, iterations=iterations, batch_sizes=_ints(batch_sizes, "--batch-sizes"),
-                              eval_limit=eval_limit, console=console.out)
+                              eval_limit=eval_limit, reporter=console.reporter())
         report = load_report(bench_dir)
+        print_table(report, console.out)
         console.out.print(f"run: {run_dir}   export: {export_dir}", highlight=False)
         console.out.print(f"report: {bench_dir / 'report.md'}", highlight=False)
         console.out.print(f"[bold]verdict:[/bold] {report['verdict']['text']}", highlight=False)

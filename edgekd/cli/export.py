@@ -1,7 +1,9 @@
 """`edgekd export`: ONNX (+ INT8, + TensorRT engine or build manifest) with parity proven on real clips.
 
-    edgekd export runs/NAME                          student.onnx + student.int8.onnx + artifact.json
-    edgekd export runs/NAME --trt --int8 --profile agx-orin-64gb
+    edgekd export runs/NAME                  student.onnx + student.int8.onnx (Q/DQ, TensorRT rules)
+                                             + student.fp16.onnx + artifact.json
+    edgekd export runs/NAME --trt --int8 --profile agx-orin-64gb   INT8 engine compiled from student.int8.onnx
+    edgekd export runs/NAME --deepstream --triton                  deploy bundles in export/deepstream, export/triton
     edgekd export runs/NAME --check-trt --profile orin-nano-8gb-15w      (no TensorRT needed)
 """
 
@@ -15,45 +17,6 @@ import typer
 from edgekd.cli import console
 
 
-def _find_onnx(target: Path) -> Path | None:
-    """An existing ONNX for --check-trt: the file itself, an export folder, or a run's export/."""
-    if target.is_file() and target.suffix == ".onnx":
-        return target
-    for cand in (target / "student.onnx", target / "export" / "student.onnx"):
-        if cand.is_file():
-            return cand
-    return None
-
-
-def _check_trt(target: Path, profile: str, precision: str, opset: int, require_dla: bool) -> None:
-    import tempfile
-
-    from edgekd.errors import ExportError
-    from edgekd.export.readiness import check_readiness, render, verdict_lines
-
-    onnx_path = _find_onnx(target)
-    with tempfile.TemporaryDirectory(prefix="edgekd-check-") as tmp:
-        if onnx_path is None:  # export the checkpoint's ONNX just for the check
-            from edgekd.checkpoint import resolve_checkpoint_path
-            from edgekd.export.api import load_student
-            from edgekd.export.onnx_export import export_onnx
-
-            ckpt_path = resolve_checkpoint_path(target)
-            ckpt, model, spec = load_student(ckpt_path)
-            onnx_path = export_onnx(model, spec, Path(tmp) / "student.onnx", student_name=ckpt["student"]["name"],
-                                    opset=opset).path
-        r = check_readiness(onnx_path, profile, precision)
-    console.out.print(render(r))
-    for line in verdict_lines(r):
-        console.out.print(line, highlight=False)
-    if not r.trt_ok:
-        raise ExportError(f"{onnx_path.name} will not build with {r.tensorrt} on {r.device}",
-                          r.suggestions[0] if r.suggestions else "see the table above")
-    if require_dla and r.dla_verdict == "fail":
-        raise ExportError(f"{onnx_path.name} cannot use the DLA of {r.device}",
-                          next((s for s in r.suggestions if "DLA" in s), "see the table above"))
-
-
 def register(app: typer.Typer) -> None:
     @app.command("export")
     def export(
@@ -63,16 +26,31 @@ def register(app: typer.Typer) -> None:
         opset: int = typer.Option(17, "--opset", help="ONNX opset (the exporter writes 7-20; 17 suits TensorRT 8.5+)."),
         force: bool = typer.Option(False, "--force", help="Replace an existing export."),
         quantize: bool = typer.Option(True, "--quantize/--no-quantize",
-                                      help="Also write student.int8.onnx (static QDQ INT8 for ONNX Runtime)."),
+                                      help="Also write student.int8.onnx (Q/DQ INT8 by TensorRT's rules, calibrated on "
+                                           "the run's clips)."),
+        fp16_onnx: bool = typer.Option(True, "--fp16-onnx/--no-fp16-onnx",
+                                       help="Also write student.fp16.onnx (FP16 inside, FP32 I/O) for ORT CUDA / Triton."),
+        cpu_int8: str = typer.Option("auto", "--cpu-int8",
+                                     help="student.int8-cpu.onnx (ORT's x86 uint8 format): auto = kept only if faster "
+                                          "on this CPU | always | never."),
         int8_method: str = typer.Option("minmax", "--int8-method", help="INT8 calibration: minmax | entropy | percentile."),
         calib_clips: int = typer.Option(32, "--calib-clips", help="Training clips used for INT8 calibration."),
         int8_activations: str = typer.Option("uint8", "--int8-activations",
-                                             help="uint8 (asymmetric, x86) or int8 (symmetric, ARM/TensorRT)."),
+                                             help="CPU INT8 variant: uint8 (asymmetric, x86) or int8 (symmetric, ARM)."),
         reduce_range: bool = typer.Option(True, "--int8-reduce-range/--int8-full-range",
-                                          help="7-bit INT8 weights: avoids int16 saturation on x86 CPUs without VNNI."),
+                                          help="CPU INT8 variant: 7-bit weights (no int16 saturation without VNNI)."),
         trt: bool = typer.Option(False, "--trt", help="Build a TensorRT engine (or, without TensorRT, a build manifest)."),
-        fp16: bool = typer.Option(False, "--fp16", help="TensorRT engine in FP16 (the default)."),
-        int8: bool = typer.Option(False, "--int8", help="TensorRT engine in INT8 (entropy calibration on dataset clips)."),
+        fp16: bool = typer.Option(False, "--fp16", help="TensorRT / DeepStream engine in FP16 (the default)."),
+        int8: bool = typer.Option(False, "--int8", help="TensorRT / DeepStream engine in INT8, compiled from the Q/DQ "
+                                                        "student.int8.onnx (explicit quantization, no calibrator)."),
+        trt_implicit_int8: bool = typer.Option(False, "--trt-implicit-int8",
+                                               help="TensorRT 8.x fallback: calibrate the FP32 ONNX on the target "
+                                                    "(IInt8EntropyCalibrator2) instead of the Q/DQ file."),
+        deepstream: bool = typer.Option(False, "--deepstream", help="Write export/deepstream/: nvdspreprocess + nvinfer "
+                                                                    "configs, labels, softmax ONNX, README."),
+        triton: bool = typer.Option(False, "--triton", help="Write export/triton/: a Triton model repository "
+                                                            "(onnxruntime FP32/FP16 + tensorrt_plan to build)."),
+        max_batch: int = typer.Option(4, "--max-batch", help="DeepStream batch-size / Triton max_batch_size."),
         fp16_layers: Optional[str] = typer.Option(None, "--fp16-layers",
                                                   help="INT8 engine: keep these layers in FP16 - 'auto' or comma-separated "
                                                        "ONNX node names/globs/op types."),
@@ -85,7 +63,9 @@ def register(app: typer.Typer) -> None:
         data: Optional[Path] = typer.Option(None, "--data", help="Dataset for parity/calibration clips "
                                                                  "(default: the run's dataset)."),
         parity_clips: int = typer.Option(16, "--parity-clips", help="Real clips compared with PyTorch."),
-        eval_clips: int = typer.Option(96, "--eval-clips", help="Eval clips for the INT8 accuracy figure."),
+        eval_clips: Optional[int] = typer.Option(None, "--eval-clips",
+                                                 help="Eval clips for the accuracy figures (default: the whole test split, "
+                                                      "as bench and training)."),
         atol: Optional[float] = typer.Option(None, "--atol", help="FP32 parity: max |logit diff| (plus 1e-3 x logit scale)."),
         int8_min_agreement: Optional[float] = typer.Option(None, "--int8-min-agreement",
                                                            help="INT8 parity: min top-1 agreement with PyTorch on clips."),
@@ -95,40 +75,45 @@ def register(app: typer.Typer) -> None:
         static_batch: bool = typer.Option(False, "--static-batch", help="Fix the batch axis at 1 (default: dynamic batch)."),
     ) -> None:
         """Export a trained student to ONNX / INT8 / TensorRT and prove each file against PyTorch."""
-        import dataclasses
-
         from edgekd.errors import ConfigError
 
         if fp16 and int8:
             raise ConfigError("--fp16 and --int8 both given", "pick one TensorRT precision")
         precision = "int8" if int8 else "fp16"
-        if (fp16 or int8 or dla or fp16_layers) and not (trt or check_trt):
-            raise ConfigError("--fp16/--int8/--dla/--fp16-layers choose the TensorRT engine",
-                              "add --trt (ONNX Runtime INT8 is on by default; --no-quantize turns it off)")
+        if (fp16 or int8) and not (trt or check_trt or deepstream):
+            raise ConfigError("--fp16/--int8 choose the TensorRT / DeepStream engine precision",
+                              "add --trt or --deepstream (student.int8.onnx and student.fp16.onnx are written anyway)")
+        if (dla or fp16_layers or trt_implicit_int8) and not trt:
+            raise ConfigError("--dla/--fp16-layers/--trt-implicit-int8 shape the TensorRT engine", "add --trt")
+        if trt_implicit_int8 and not int8:
+            raise ConfigError("--trt-implicit-int8 is an INT8 engine", "add --int8")
         if check_trt:
             if profile is None:
-                raise ConfigError("--check-trt needs --profile", "e.g. --profile orin-nano-8gb-15w (edgekd bench profiles)")
-            _check_trt(run, profile, precision, opset, require_dla=dla)
+                raise ConfigError("--check-trt needs --profile", "e.g. --profile orin-nano-8gb-15w (edgekd profiles)")
+            from edgekd.export.readiness import check_target, readiness_error, render, verdict_lines
+
+            r = check_target(run, profile, precision, opset)
+            console.out.print(render(r))
+            for line in verdict_lines(r):
+                console.out.print(line, highlight=False)
+            if (error := readiness_error(r, require_dla=dla)) is not None:
+                raise error
             return
 
-        from edgekd.export.api import export_run
-        from edgekd.export.artifact import load_artifact, render_table
+        from edgekd.export.api import ExportRequest, export_run
+        from edgekd.export.artifact import render_table
         from edgekd.export.int8 import Int8Settings
-        from edgekd.export.parity import TOLERANCES
+        from edgekd.export.parity import tolerances
+        from edgekd.runtime.artifact import load_artifact
 
-        tolerances = {}
-        if atol is not None:
-            tolerances["fp32"] = dataclasses.replace(TOLERANCES["fp32"], atol=atol)
-        if int8_min_agreement is not None or int8_min_cosine is not None:
-            t = TOLERANCES["int8"]
-            tolerances["int8"] = dataclasses.replace(
-                t, min_top1=t.min_top1 if int8_min_agreement is None else int8_min_agreement,
-                min_cosine=t.min_cosine if int8_min_cosine is None else int8_min_cosine)
-        layers = tuple(s.strip() for s in fp16_layers.split(",") if s.strip()) if fp16_layers else ()
-        out_dir = export_run(run, out, opset=opset, int8=quantize, trt=trt, precision=precision, profile=profile,
-                             force=force, data=data, parity_clips=parity_clips, eval_clips=eval_clips,
-                             int8_settings=Int8Settings(method=int8_method, calibration_clips=calib_clips,
-                                                        activation=int8_activations, reduce_range=reduce_range),
-                             tolerances=tolerances, dla=dla, dla_core=dla_core, fp16_layers=layers,
-                             simplify=simplify, dynamic_batch=not static_batch)
+        req = ExportRequest(
+            out_dir=out, opset=opset, int8=quantize, trt=trt, precision=precision, profile=profile, force=force,
+            data=data, parity_clips=parity_clips, eval_clips=eval_clips,
+            int8_settings=Int8Settings(method=int8_method, calibration_clips=calib_clips,
+                                       activation=int8_activations, reduce_range=reduce_range),
+            tolerances=tolerances(atol, int8_min_agreement, int8_min_cosine), dla=dla, dla_core=dla_core,
+            fp16_layers=tuple(s.strip() for s in fp16_layers.split(",") if s.strip()) if fp16_layers else (),
+            simplify=simplify, dynamic_batch=not static_batch, fp16_onnx=fp16_onnx, cpu_int8=cpu_int8,
+            implicit_int8=trt_implicit_int8, deepstream=deepstream, triton=triton, max_batch=max_batch)
+        out_dir = export_run(run, request=req, reporter=console.reporter())
         console.out.print(render_table(load_artifact(out_dir)))

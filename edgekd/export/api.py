@@ -19,6 +19,7 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any
 
 from edgekd.errors import CheckpointError, ConfigError, ExportError
@@ -43,7 +44,7 @@ def load_student(ckpt_path: Path):
 
 
 def _is_export_dir(d: Path) -> bool:
-    from edgekd.export.artifact import ARTIFACT_FILE
+    from edgekd.runtime.artifact import ARTIFACT_FILE
 
     return (d / ARTIFACT_FILE).is_file() or (d / "student.onnx").is_file()
 
@@ -71,8 +72,8 @@ def _publish_modes(stage: Path) -> None:
     umask = os.umask(0)
     os.umask(umask)
     stage.chmod(0o777 & ~umask)
-    for f in stage.iterdir():
-        f.chmod((0o777 if os.access(f, os.X_OK) else 0o666) & ~umask)
+    for f in stage.rglob("*"):  # bundles (deepstream/, triton/) are folders
+        f.chmod((0o777 if f.is_dir() or os.access(f, os.X_OK) else 0o666) & ~umask)
 
 
 def _commit(stage: Path, out_dir: Path) -> None:
@@ -102,184 +103,217 @@ class _Stopwatch:
         self.seconds = time.perf_counter() - self.t0
 
 
-def _run_all(fn, x, batch: int, rep, desc: str):
-    import numpy as np
-
-    out = []
-    with rep.bar(desc, len(x)) as bar:
-        for i in range(0, len(x), batch):
-            out.append(fn(x[i:i + batch]))
-            bar.advance(len(x[i:i + batch]))
-    return np.concatenate(out) if out else np.zeros((0,))
-
-
-def export_run(run_or_checkpoint: str | Path, out_dir: str | Path | None = None, *, opset: int = 17,
-               int8: bool = True, trt: bool = False, precision: str = "fp16", profile=None, force: bool = False,
-               data: str | Path | None = None, parity_clips: int = 16, noise_inputs: int = 4,
-               eval_clips: int = 96, int8_settings=None, tolerances: dict[str, Any] | None = None,
-               dla: bool = False, dla_core: int = 0, fp16_layers: tuple[str, ...] = (), simplify: bool = True,
-               dynamic_batch: bool = True, quiet: bool = False) -> Path:
-    """Export a run (or checkpoint.pt) and prove every artifact against PyTorch; returns the export folder.
+@dataclass
+class ExportRequest:
+    """What to export and how to prove it; `export_run(run, **fields)` builds one from keywords.
 
     data: dataset for parity/calibration/accuracy clips (default: the one the checkpoint trained on,
-    falling back to the embedded synthetic dataset). tolerances: {"fp32"|"fp16"|"int8": Tolerance}
-    overrides. precision: the TensorRT engine's precision ("fp16" | "int8" | "fp32").
+    falling back to the embedded synthetic dataset). eval_clips: clips for the accuracy figures (None:
+    the whole test split, the clips bench and training evaluate on). tolerances: {"fp32"|"fp16"|"int8":
+    Tolerance} overrides. precision: the TensorRT engine's precision ("fp16" | "int8" | "fp32").
     """
-    from edgekd.bench.profiles import load_profile
+
+    out_dir: str | Path | None = None
+    opset: int = 17
+    int8: bool = True
+    trt: bool = False
+    precision: str = "fp16"
+    profile: Any = None                        # name, TOML path or Profile (TensorRT batch range, DLA)
+    force: bool = False
+    data: str | Path | None = None
+    parity_clips: int = 16
+    noise_inputs: int = 4
+    eval_clips: int | None = None
+    int8_settings: Any = None                  # edgekd.export.int8.Int8Settings
+    tolerances: dict[str, Any] = field(default_factory=dict)
+    dla: bool = False
+    dla_core: int = 0
+    fp16_layers: tuple[str, ...] = ()
+    simplify: bool = True
+    dynamic_batch: bool = True
+    fp16_onnx: bool = True                     # student.fp16.onnx (FP32 I/O) for ORT CUDA / Triton
+    cpu_int8: str = "auto"                     # student.int8-cpu.onnx: "auto" (only if faster), "always", "never"
+    implicit_int8: bool = False                # TensorRT 8.x fallback: calibrate on the target, not the Q/DQ file
+    deepstream: bool = False                   # deepstream/ bundle (edgekd.export.deepstream)
+    triton: bool = False                       # triton/ model repository (edgekd.export.triton)
+    max_batch: int = 4                         # DeepStream batch / Triton max_batch_size
+
+
+@dataclass
+class _Job:
+    """An ExportRequest resolved: the student, its spec, the profile, where things go."""
+
+    req: ExportRequest
+    rep: Any
+    ckpt: dict[str, Any]
+    ckpt_path: Path
+    model: Any
+    spec: Any
+    name: str
+    out_dir: Path
+    prof: Any
+    tol: dict[str, Any]
+    settings: Any
+
+
+def export_run(run_or_checkpoint: str | Path, out_dir: str | Path | None = None, *, reporter=None,
+               request: ExportRequest | None = None, **fields: Any) -> Path:
+    """Export a run (or checkpoint.pt) and prove every artifact against PyTorch; returns the export folder."""
     from edgekd.checkpoint import resolve_checkpoint_path
     from edgekd.export.int8 import Int8Settings
-    from edgekd.export.onnx_export import INPUT_NAME, check_opset
+    from edgekd.export.onnx_export import check_opset
     from edgekd.export.parity import TOLERANCES
-    from edgekd.export.ui import Reporter
+    from edgekd.report import Reporter
+    from edgekd.runtime.artifact import INPUT_NAME
+    from edgekd.runtime.profiles import load_profile
 
-    rep = Reporter(quiet=quiet)
-    check_opset(opset)
-    if parity_clips < 1:
-        raise ConfigError("parity needs at least 1 clip", "pass --parity-clips 8 or more")
-    tol = {**TOLERANCES, **(tolerances or {})}
-    settings = (int8_settings or Int8Settings()).check()
-    prof = load_profile(profile) if profile is not None else None
-
+    req = request or ExportRequest(out_dir=out_dir, **fields)
+    rep = reporter or Reporter.quiet()
+    check_opset(req.opset)
+    if req.parity_clips < 2:
+        raise ConfigError("parity needs at least 2 clips (their logits must vary)", "pass --parity-clips 8 or more")
     ckpt_path = resolve_checkpoint_path(run_or_checkpoint)
     ckpt, model, spec = load_student(ckpt_path)
-    name = ckpt["student"]["name"]
-    out_dir = Path(out_dir) if out_dir is not None else ckpt_path.parent / "export"
-    _check_out_dir(out_dir, force)
-    if trt:  # validate the TensorRT request before any long work
+    job = _Job(req=req, rep=rep, ckpt=ckpt, ckpt_path=ckpt_path, model=model, spec=spec,
+               name=ckpt["student"]["name"],
+               out_dir=Path(req.out_dir) if req.out_dir is not None else ckpt_path.parent / "export",
+               prof=load_profile(req.profile) if req.profile is not None else None,
+               tol={**TOLERANCES, **(req.tolerances or {})},
+               settings=(req.int8_settings or Int8Settings()).check())
+    _check_out_dir(job.out_dir, req.force)
+    if req.cpu_int8 not in ("auto", "always", "never"):
+        raise ConfigError(f"--cpu-int8 must be auto, always or never, not {req.cpu_int8!r}")
+    if req.max_batch < 1:
+        raise ConfigError("--max-batch must be at least 1")
+    if req.trt and req.precision == "int8" and not (req.int8 or req.implicit_int8):
+        raise ConfigError("an INT8 engine compiles student.int8.onnx, which --no-quantize turns off",
+                          "drop --no-quantize (or add --trt-implicit-int8 for a TensorRT 8.x calibrated engine)")
+    if req.trt:  # validate the TensorRT request before any long work
         from edgekd.export.tensorrt import make_request
 
-        make_request(out_dir, onnx="student.onnx", precision=precision, input_name=INPUT_NAME,
-                     input_dims=spec.input_shape(1)[1:], profile=prof, dla=dla, dla_core=dla_core,
-                     fp16_layers=tuple(fp16_layers), fixed_batch=None if dynamic_batch else 1)
-    rep.step(f"exporting {name} from {ckpt_path} (input 3x{spec.frames}x{spec.size}x{spec.size}, "
-             f"{spec.num_classes} classes) to {out_dir}")
-
+        make_request(job.out_dir, onnx="student.onnx", precision=req.precision, input_name=INPUT_NAME,
+                     input_dims=spec.input_shape(1)[1:], profile=job.prof, dla=req.dla, dla_core=req.dla_core,
+                     fp16_layers=tuple(req.fp16_layers), fixed_batch=None if req.dynamic_batch else 1)
+    rep.step(f"exporting {job.name} from {ckpt_path} (input 3x{spec.frames}x{spec.size}x{spec.size}, "
+             f"{spec.num_classes} classes) to {job.out_dir}")
     try:
-        stage = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.staging-", dir=out_dir.parent))
+        stage = Path(tempfile.mkdtemp(prefix=f".{job.out_dir.name}.staging-", dir=job.out_dir.parent))
     except OSError as e:
-        raise ExportError(f"the output folder {out_dir.parent} is not writable ({e.strerror})",
+        raise ExportError(f"the output folder {job.out_dir.parent} is not writable ({e.strerror})",
                           "pass --out with a folder you can write to") from e
     try:
-        artifact = _export(stage, rep=rep, ckpt=ckpt, ckpt_path=ckpt_path, model=model, spec=spec, name=name,
-                           out_dir=out_dir, opset=opset, int8=int8, trt=trt, precision=precision, prof=prof,
-                           data=data, parity_clips=parity_clips, noise_n=noise_inputs, eval_clips=eval_clips,
-                           settings=settings, tol=tol, dla=dla, dla_core=dla_core, fp16_layers=tuple(fp16_layers),
-                           simplify=simplify, dynamic_batch=dynamic_batch)
-        _commit(stage, out_dir)
+        artifact = _export(stage, job)
+        _commit(stage, job.out_dir)
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise
-    rep.done(f"wrote {out_dir / 'artifact.json'} ({len(artifact['artifacts'])} artifacts)")
-    return out_dir
+    rep.done(f"wrote {job.out_dir / 'artifact.json'} ({len(artifact['artifacts'])} artifacts)")
+    return job.out_dir
 
 
-def _export(stage: Path, *, rep, ckpt, ckpt_path, model, spec, name, out_dir, opset, int8, trt, precision, prof,
-            data, parity_clips, noise_n, eval_clips, settings, tol, dla, dla_core, fp16_layers, simplify,
-            dynamic_batch) -> dict[str, Any]:
-    from edgekd.export import parity as P
-    from edgekd.export.artifact import ARTIFACT_FILE, ARTIFACT_FORMAT, file_entry, library_versions, now
+def _export(stage: Path, job: _Job) -> dict[str, Any]:
+    from edgekd.runtime.artifact import file_entry
     from edgekd.export.int8 import quantize_int8
     from edgekd.export.onnx_export import export_onnx
+    from edgekd.export.parity import Comparator, noise_inputs
     from edgekd.io import sha256_file, write_json
+    from edgekd.runtime.artifact import ARTIFACT_FILE, ARTIFACT_FORMAT, library_versions, now
+    from edgekd.runtime.evalset import build_evalset
+    from edgekd.runtime.metrics import agreement, classification
+    from edgekd.export.variants import runtime_map
+    from edgekd.runtime.runners import OrtRunner, TorchRunner, logits
 
-    ckpt_sha = sha256_file(ckpt_path)
+    req, rep, spec = job.req, job.rep, job.spec
+    ckpt_sha = sha256_file(job.ckpt_path)
 
     # 1. ONNX -------------------------------------------------------------------------------------
     with _Stopwatch() as t:
-        info = export_onnx(model, spec, stage / "student.onnx", student_name=name, opset=opset,
-                           dynamic_batch=dynamic_batch, simplify=simplify,
+        info = export_onnx(job.model, spec, stage / "student.onnx", student_name=job.name, opset=req.opset,
+                           dynamic_batch=req.dynamic_batch, simplify=req.simplify,
                            extra_metadata={"checkpoint_sha256": ckpt_sha})
-    rep.done(f"student.onnx: opset {opset}, {info.num_nodes} nodes, input {info.input_shape}"
+    rep.done(f"student.onnx: opset {req.opset}, {info.num_nodes} nodes, input {info.input_shape}"
              f"{', simplified by ' + info.simplified if info.simplified else ''} ({t.seconds:.1f} s)")
 
-    # 2. clips: eval split for parity/accuracy, train split for calibration ---------------------
-    manifest, source, note = P.open_dataset(data if data is not None else _dataset_of(ckpt))
-    if note:
-        rep.warn(note)
-    n_eval = max(parity_clips, eval_clips if int8 else 0)
-    ev = P.load_clips(spec, manifest, split="test", limit=n_eval, source=source, note=note, reporter=rep,
-                      fallback_split="train")
-    need_calib = int8 or (trt and precision == "int8")
-    calib = P.load_clips(spec, manifest, split="train", limit=settings.calibration_clips, source=source,
-                         reporter=rep, fallback_split="test") if need_calib else None
-    x_par, x_noise = ev.x[:parity_clips], P.noise_inputs(spec, noise_n, seed=0)
-    rep.done(f"{len(ev)} {ev.split} clips from {source}" + (f", {len(calib)} {calib.split} clips for calibration"
-                                                            if calib is not None else ""))
+    # 2. clips: the eval set (parity = its first clips, accuracy = all), train split for calibration -----
+    data = req.data if req.data is not None else _dataset_of(job.ckpt)
+    ev = build_evalset(data, spec, split="test", limit=req.eval_clips if req.int8 or req.fp16_onnx else req.parity_clips,
+                       fallback_split="train", dataset_fallback=True, strict=False, reporter=rep)
+    if ev.note:
+        rep.warn(ev.note)
+    need_calib = req.int8 or (req.trt and req.implicit_int8)
+    calib = build_evalset(data, spec, split="train", limit=job.settings.calibration_clips, fallback_split="test",
+                          dataset_fallback=True, strict=False, reporter=rep) if need_calib else None
+    x_par = ev.x[:req.parity_clips]
+    rep.done(f"{len(ev)} {ev.split} clips from {ev.source}" + (f", {len(calib)} {calib.split} clips for calibration"
+                                                              if calib is not None else ""))
 
     # 3. PyTorch reference and FP32 ONNX Runtime parity ------------------------------------------
-    ref_par, ref_noise = P.torch_logits(model, x_par), P.torch_logits(model, x_noise)
-    sess = P.ort_session(stage / "student.onnx")
-    fp32_par, fp32_noise = P.ort_logits(sess, x_par), P.ort_logits(sess, x_noise)
-    par32 = P.judge("student.onnx (ONNX Runtime FP32)", ref_par, fp32_par, ref_noise, fp32_noise, tol["fp32"])
+    reference = TorchRunner(job.model, "cpu", "fp32")
+    reference.load()
+    cmp = Comparator(reference, x_par, noise_inputs(spec, req.noise_inputs, seed=0))
+    fp32 = OrtRunner(stage / "student.onnx", "cpu", "fp32")
+    fp32.load()
+    par32 = cmp.judge(fp32, "student.onnx (ONNX Runtime FP32)", job.tol["fp32"])
     _say_parity(rep, "FP32 ONNX Runtime", par32)
     artifacts = [file_entry(stage, "student.onnx", fmt="onnx", precision="fp32", runtime="onnxruntime",
-                            opset=opset, nodes=info.num_nodes, simplified=info.simplified, parity=par32,
+                            opset=req.opset, nodes=info.num_nodes, simplified=info.simplified, parity=par32,
                             input={"name": info.input_name, "shape": info.input_shape})]
 
-    # 4. INT8 QDQ --------------------------------------------------------------------------------
-    if int8:
-        with _Stopwatch() as t:
-            q = quantize_int8(stage / "student.onnx", stage / "student.int8.onnx", calib.x, settings,
-                              input_name=info.input_name)
-        rep.done(f"student.int8.onnx: {q['method']} calibration on {q['calibration_clips']} {calib.split} clips, "
-                 f"{q['weights']} weights, {q['activations']} activations ({t.seconds:.1f} s)")
-        sess8 = P.ort_session(stage / "student.int8.onnx")
-        i8_par, i8_noise = P.ort_logits(sess8, x_par), P.ort_logits(sess8, x_noise)
-        par8 = P.judge("student.int8.onnx (ONNX Runtime INT8)", ref_par, i8_par, ref_noise, i8_noise, tol["int8"])
-        _say_parity(rep, "INT8 ONNX Runtime", par8)
-        f32 = _run_all(lambda b: P.ort_logits(sess, b), ev.x, 8, rep, "FP32 on eval clips")
-        i8 = _run_all(lambda b: P.ort_logits(sess8, b), ev.x, 8, rep, "INT8 on eval clips")
-        acc32, acc8 = (P.accuracy(f32, ev.labels), P.accuracy(i8, ev.labels)) if ev.labels_match else (None, None)
-        artifacts[0]["accuracy"] = {"split": ev.split, "clips": len(ev), "top1": acc32}
-        accuracy = {"split": ev.split, "clips": len(ev), "source": ev.source, "labels_match": ev.labels_match,
-                    "fp32_top1": acc32, "top1": acc8,
-                    "delta": None if acc32 is None else acc8 - acc32,
-                    "agreement_with_fp32": float((f32.argmax(1) == i8.argmax(1)).mean())}
-        rep.done("INT8 accuracy on " + (f"{len(ev)} {ev.split} clips: {acc8:.3f} vs FP32 {acc32:.3f} "
-                                         f"(Δ {acc8 - acc32:+.3f}), " if acc32 is not None else
-                                         f"{len(ev)} clips (labels are not the checkpoint's classes): ")
-                 + f"agreement with FP32 {accuracy['agreement_with_fp32']:.3f}")
-        artifacts.append(file_entry(stage, "student.int8.onnx", fmt="onnx", precision="int8", runtime="onnxruntime",
-                                    opset=opset, quantization=q, parity=par8, accuracy=accuracy,
-                                    calibration=calib.describe(),
-                                    input={"name": info.input_name, "shape": info.input_shape}))
+    # 4. INT8 (TensorRT-rules Q/DQ, + the CPU variant when it pays) and FP16 ONNX ---------------------
+    cpu_choice = None
+    if req.int8 or req.fp16_onnx:
+        from edgekd.export.variants import fp16_artifact, int8_artifacts
+
+        with rep.bar("FP32 on eval clips", len(ev)) as bar:
+            f32 = logits(fp32, ev.x, 8, bar.advance)
+        m32 = classification(f32, ev.labels)
+        artifacts[0]["accuracy"] = {**ev.describe(), "top1": m32["top1"], "top5": m32["top5"]}
+        if req.int8:
+            entries, cpu_choice = int8_artifacts(stage, rep=rep, settings=job.settings, info=info, ev=ev, calib=calib,
+                                                 cmp=cmp, f32=f32, tol=job.tol, opset=req.opset, cpu_int8=req.cpu_int8)
+            artifacts += entries
+        if req.fp16_onnx:
+            artifacts.append(fp16_artifact(stage, rep=rep, info=info, ev=ev, cmp=cmp, f32=f32, tol=job.tol,
+                                           opset=req.opset))
+    fp32.close()
 
     # 5. TensorRT: engine where importable, else the build-on-target manifest ---------------------
     readiness = None
+    prof = job.prof
     if prof is not None and prof.tensorrt_version:
         from edgekd.export.readiness import check_readiness
 
-        r = check_readiness(stage / "student.onnx", prof, precision if trt else "fp16")
+        r = check_readiness(stage / "student.onnx", prof, req.precision if req.trt else "fp16")
         readiness = {k: v for k, v in r.to_dict().items() if k != "operators"}
         dla_text = {"dla": "runs on DLA", "dla+gpu": "DLA with GPU fallback", "fail": "DLA not usable"}
         (rep.done if r.trt_ok else rep.warn)(f"TensorRT readiness on {prof.name}: "
                                              f"{'builds' if r.trt_ok else 'will not build'}"
                                              + (f", {dla_text[r.dla_verdict]}" if r.dla_cores else "")
                                              + " (details: edgekd export --check-trt)")
-    if trt:
-        artifacts.append(_tensorrt(stage, rep=rep, prof=prof, precision=precision, info=info, spec=spec, dla=dla,
-                                   dla_core=dla_core, fp16_layers=fp16_layers, calib=calib, x_par=x_par,
-                                   dynamic_batch=dynamic_batch,
-                                   x_noise=x_noise, ref_par=ref_par, ref_noise=ref_noise, tol=tol))
+    if req.trt:
+        artifacts.append(_tensorrt(stage, job, info, calib, cmp))
+    bundles = _bundles(stage, job, info)
 
     try:
-        ck_rel = os.path.relpath(ckpt_path.resolve(), out_dir.resolve())
+        ck_rel = os.path.relpath(job.ckpt_path.resolve(), job.out_dir.resolve())
     except ValueError:  # different drives (Windows)
-        ck_rel = str(ckpt_path.resolve())
+        ck_rel = str(job.ckpt_path.resolve())
     artifact = {
         "kind": ARTIFACT_FORMAT,
         "format": "onnx", "precision": "fp32", "file": "student.onnx",
         "input": {"name": info.input_name, "shape": info.input_shape, "dtype": "float32", "layout": "NCTHW",
                   "dynamic_axes": {k: {str(a): n for a, n in v.items()} for k, v in info.dynamic_axes.items()}},
         "outputs": [{"name": n, "shape": info.output_shape} for n in info.output_names],
-        "opset": opset,
+        "opset": req.opset,
         "data_spec": spec.to_dict(),
-        "student": {"name": name, "kwargs": ckpt["student"].get("kwargs", {})},
-        "checkpoint": {"path": ck_rel, "sha256": ckpt_sha, "metrics": ckpt.get("metrics") or {}},
+        "student": {"name": job.name, "kwargs": job.ckpt["student"].get("kwargs", {})},
+        "checkpoint": {"path": ck_rel, "sha256": ckpt_sha, "metrics": job.ckpt.get("metrics") or {}},
         "checkpoint_sha256": ckpt_sha,
-        "parity_inputs": {"clips": ev.describe() | {"clips": len(x_par)}, "noise": len(x_noise),
+        "parity_inputs": {"clips": ev.describe() | {"clips": len(x_par)}, "noise": len(cmp.noise),
                           "noise_kind": "standard normal, seed 0"},
+        "eval": ev.describe(),
         "artifacts": artifacts,
+        "deploy": {"runtimes": runtime_map(artifacts, cpu_choice), "cpu_int8": cpu_choice, "bundles": bundles},
         "tensorrt_readiness": readiness,
         "libraries": library_versions(),
         "created": now(),
@@ -295,36 +329,58 @@ def _say_parity(rep, label: str, p: dict[str, Any]) -> None:
              + (f"; noise max |Δ| {p['noise']['max_abs']:.2e}" if p.get("noise") else ""))
 
 
-def _tensorrt(stage: Path, *, rep, prof, precision, info, spec, dla, dla_core, fp16_layers, calib, x_par, x_noise,
-              ref_par, ref_noise, tol, dynamic_batch) -> dict[str, Any]:
-    from edgekd.export import parity as P
-    from edgekd.export.artifact import file_entry
-    from edgekd.export.tensorrt import build_engine, engine_logits, make_request, tensorrt_status, write_build_manifest
+def _tensorrt(stage: Path, job: _Job, info, calib, cmp) -> dict[str, Any]:
+    from edgekd.runtime.artifact import file_entry
+    from edgekd.export.tensorrt import build_engine, make_request, tensorrt_status, write_build_manifest
     from edgekd.io import sha256_file
+    from edgekd.runtime.runners import TensorRTRunner
 
-    req = make_request(stage, onnx="student.onnx", precision=precision, input_name=info.input_name,
-                       input_dims=spec.input_shape(1)[1:], profile=prof, dla=dla, dla_core=dla_core,
-                       fp16_layers=fp16_layers, fixed_batch=None if dynamic_batch else 1)
+    req, rep, prof, precision = job.req, job.rep, job.prof, job.req.precision
+    explicit = precision == "int8" and not req.implicit_int8  # compile the Q/DQ file measured on CPU
+    breq = make_request(stage, onnx="student.int8.onnx" if explicit else "student.onnx", precision=precision,
+                        implicit_int8=req.implicit_int8 and precision == "int8", input_name=info.input_name,
+                        input_dims=job.spec.input_shape(1)[1:], profile=prof, dla=req.dla, dla_core=req.dla_core,
+                        fp16_layers=tuple(req.fp16_layers), fixed_batch=None if req.dynamic_batch else 1)
     trt, reason = tensorrt_status()
-    manifest = write_build_manifest(req, profile=prof, calib=calib.x if calib is not None and precision == "int8" else None,
+    calib_x = calib.x if calib is not None and breq.calib_clips else None
+    manifest = write_build_manifest(breq, profile=prof, calib=calib_x,
                                     calib_source=calib.describe() if calib is not None else None,
-                                    onnx_sha256=sha256_file(stage / "student.onnx"),
+                                    onnx_sha256=sha256_file(stage / breq.onnx),
                                     reason="" if trt else reason, built_here=trt is not None)
     target = manifest["target"]
     if trt is None:
         rep.warn(f"{reason}: no engine built here; wrote build_manifest.json + build_engine.sh - run "
-                 f"`bash build_engine.sh` on the target ({target['device']}) to build {req.engine}")
+                 f"`bash build_engine.sh` on the target ({target['device']}) to build {breq.engine}")
         return file_entry(stage, "build_manifest.json", fmt="tensorrt-build-manifest", precision=precision,
-                          built=False, reason=reason, engine=req.engine, script="build_engine.sh",
-                          calibration_clips=req.calib_clips, trtexec=manifest["trtexec"]["command"],
+                          built=False, reason=reason, engine=breq.engine, script="build_engine.sh",
+                          calibration_clips=breq.calib_clips, onnx=breq.onnx, quantization=manifest["quantization"],
+                          trtexec=manifest["trtexec"]["command"],
                           target=target, portability=manifest["portability"], status="on target")
-    meta = build_engine(req, calib.x if calib is not None and precision == "int8" else None, reporter=rep)
-    out_par, out_noise = engine_logits(stage / req.engine, x_par), engine_logits(stage / req.engine, x_noise)
-    par = P.judge(f"{req.engine} (TensorRT {precision})", ref_par, out_par, ref_noise, out_noise, tol[precision])
+    meta = build_engine(breq, calib_x, reporter=rep)
+    with TensorRTRunner(stage / breq.engine, None, precision) as engine:
+        par = cmp.judge(engine, f"{breq.engine} (TensorRT {precision})", job.tol[precision])
     _say_parity(rep, f"TensorRT {precision}", par)
     if prof is not None and not any(m.lower() in meta["gpu"].lower() for m in [prof.device, prof.name]):
         rep.warn(f"engine built for {meta['gpu']} (TensorRT {meta['tensorrt']}), not for {prof.device}: "
                  "rebuild on the target with build_engine.sh")
-    return file_entry(stage, req.engine, fmt="tensorrt", precision=precision, metadata=req.engine + ".json",
+    return file_entry(stage, breq.engine, fmt="tensorrt", precision=precision, metadata=breq.engine + ".json",
                       engine=meta, parity=par, build_manifest="build_manifest.json",
                       input={"name": info.input_name, "shape": meta["input"]["max"]})
+
+
+def _bundles(stage: Path, job: _Job, info) -> dict[str, Any]:
+    """DeepStream / Triton folders written from the staged files (they move into place with them)."""
+    out: dict[str, Any] = {}
+    if job.req.deepstream:
+        from edgekd.export.deepstream import write_bundle
+
+        out["deepstream"] = write_bundle(stage, spec=job.spec, name=job.name, precision=job.req.precision,
+                                         max_batch=job.req.max_batch, input_name=info.input_name)
+        job.rep.done(f"deepstream/: {', '.join(out['deepstream']['files'])} - run: {out['deepstream']['run']}")
+    if job.req.triton:
+        from edgekd.export.triton import write_repository
+
+        out["triton"] = write_repository(stage, spec=job.spec, name=job.name, max_batch=job.req.max_batch,
+                                         input_name=info.input_name, output_name=info.output_names[0])
+        job.rep.done(f"triton/: models {', '.join(out['triton']['models'])} - run: {out['triton']['run']}")
+    return out

@@ -19,7 +19,6 @@ simplified graph gives the same logits.
 from __future__ import annotations
 
 import io
-import json
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,8 +26,7 @@ from typing import Any
 
 from edgekd.errors import ExportError
 
-INPUT_NAME = "video"
-OUTPUT_NAME = "logits"
+from edgekd.runtime.artifact import INPUT_NAME, OUTPUT_NAME, metadata
 DEFAULT_OPSET = 17
 # The TorchScript exporter's range (torch.onnx._constants ONNX_MIN_OPSET / TORCHSCRIPT max).
 MIN_OPSET, MAX_OPSET = 7, 20
@@ -54,28 +52,6 @@ def check_opset(opset: int) -> int:
         raise ExportError(f"the ONNX exporter cannot produce opset {opset!r} (it writes opsets {MIN_OPSET}-{MAX_OPSET})",
                           f"pass --opset {DEFAULT_OPSET} (the default; TensorRT 8.5+ and ONNX Runtime parse it)")
     return opset
-
-
-def metadata(spec, student_name: str, opset: int, extra: dict[str, Any] | None = None) -> dict[str, str]:
-    """metadata_props: a deployed model carries its own preprocessing contract (all values are strings)."""
-    from edgekd import __version__
-
-    props = {
-        "edgekd_version": __version__,
-        "student": student_name,
-        "class_names": json.dumps(list(spec.class_names)),
-        "num_classes": str(spec.num_classes),
-        "mean": json.dumps(list(spec.mean)),
-        "std": json.dumps(list(spec.std)),
-        "frames": str(spec.frames),
-        "size": str(spec.size),
-        "frame_stride": str(spec.frame_stride),
-        "input_layout": "NCTHW, RGB, float32 in [0,1] then (x - mean) / std",
-        "opset": str(opset),
-    }
-    for k, v in (extra or {}).items():
-        props[k] = v if isinstance(v, str) else json.dumps(v)
-    return props
 
 
 def _dims(value_info) -> list[int | str]:
@@ -146,12 +122,10 @@ def prune_opsets(model):
 
 
 def _ort_outputs(model, x):
-    import onnxruntime as ort
+    from edgekd.runtime.runners import OrtRunner
 
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 1
-    sess = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
-    return sess.run(None, {INPUT_NAME: x})[0]
+    with OrtRunner(model.SerializeToString(), "cpu", "fp32", threads=1) as runner:
+        return runner.run(x)
 
 
 def maybe_simplify(model, probe):
@@ -224,10 +198,3 @@ def export_onnx(model, spec, path: str | Path, *, student_name: str, opset: int 
                     input_shape=_dims(inferred.graph.input[0]), output_names=[o.name for o in inferred.graph.output],
                     output_shape=_dims(out), dynamic_axes={k: dict(v) for k, v in axes.items()},
                     num_nodes=len(raw.graph.node), simplified=how)
-
-
-def read_metadata(path: str | Path) -> dict[str, str]:
-    import onnx
-
-    m = onnx.load(str(path), load_external_data=False)
-    return {p.key: p.value for p in m.metadata_props}

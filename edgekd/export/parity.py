@@ -1,8 +1,9 @@
 """Every exported artifact proves itself against PyTorch on the same real clips.
 
-Inputs are decoded clips from the dataset's eval split (normalized exactly as training saw them)
-plus a few random-noise inputs that probe the whole input range. Both go through the PyTorch model
-and the artifact (ONNX Runtime session, INT8 model or TensorRT engine); the logits are compared:
+Inputs are decoded clips from the dataset's eval split (edgekd.runtime.evalset, normalized exactly
+as training saw them) plus a few random-noise inputs that probe the whole input range. Both go
+through two runners (edgekd.runtime.runners): the PyTorch reference and the artifact (ONNX Runtime
+FP32/INT8 or a TensorRT engine); the logits are compared:
 
     max_abs, mean_abs   |logit_ref - logit_art|
     cosine_min/mean     cosine similarity of each sample's logit vectors
@@ -12,18 +13,18 @@ A `Tolerance` per precision decides pass/fail; failing raises ExportError with t
 abs bound scales with the logits (atol + rtol * max|ref|). Where max_abs is within bound, a top-1
 flip can only be a near tie, so FP32 gates on abs + cosine; quantized artifacts gate on cosine and
 top-1 agreement on real clips (noise lies outside the calibrated ranges, so it is reported, not gated).
+The reference itself must vary across inputs (`check_reference`), or parity would prove nothing.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
-from edgekd.errors import DataError, ExportError
+from edgekd.errors import ExportError
 
 
 @dataclass(frozen=True)
@@ -49,83 +50,18 @@ TOLERANCES: dict[str, Tolerance] = {
 }
 
 
-@dataclass
-class Clips:
-    """Decoded, normalized clips from one split of a dataset."""
-
-    x: np.ndarray            # (N, 3, T, S, S) float32
-    labels: np.ndarray       # (N,) int64, -1 where unlabeled
-    source: str              # dataset path, or "embedded synthetic dataset"
-    split: str
-    labels_match: bool       # the dataset's classes are the checkpoint's classes (accuracy is meaningful)
-    note: str = ""           # why a fallback was used, if one was
-
-    def __len__(self) -> int:
-        return len(self.x)
-
-    def describe(self) -> dict[str, Any]:
-        return {"source": self.source, "split": self.split, "clips": len(self), "labels_match": self.labels_match,
-                **({"note": self.note} if self.note else {})}
-
-
-def _spread(entries: list, limit: int) -> list:
-    """Round-robin over labels so a small subset covers every class."""
-    by_label: dict[Any, list] = {}
-    for e in entries:
-        by_label.setdefault(e.label, []).append(e)
-    queues = [list(v) for _, v in sorted(by_label.items(), key=lambda kv: (kv[0] is None, kv[0] if kv[0] is not None else 0))]
-    out: list = []
-    while len(out) < limit and any(queues):
-        for q in queues:
-            if q and len(out) < limit:
-                out.append(q.pop(0))
+def tolerances(atol: float | None = None, int8_min_agreement: float | None = None,
+               int8_min_cosine: float | None = None) -> dict[str, Tolerance]:
+    """The overrides a user asked for (`--atol`, `--int8-min-agreement`, `--int8-min-cosine`)."""
+    out = {}
+    if atol is not None:
+        out["fp32"] = dataclasses.replace(TOLERANCES["fp32"], atol=atol)
+    if int8_min_agreement is not None or int8_min_cosine is not None:
+        t = TOLERANCES["int8"]
+        out["int8"] = dataclasses.replace(
+            t, min_top1=t.min_top1 if int8_min_agreement is None else int8_min_agreement,
+            min_cosine=t.min_cosine if int8_min_cosine is None else int8_min_cosine)
     return out
-
-
-def open_dataset(data: str | Path | None):
-    """(manifest, source, note): the run's dataset, or the embedded synthetic one when it is unavailable."""
-    from edgekd.data.manifest import load_dataset
-
-    if data is not None:
-        try:
-            return load_dataset(data), str(data), ""
-        except DataError as e:
-            note = f"dataset {data} unavailable ({e.message}); used the embedded synthetic dataset"
-    else:
-        note = "the checkpoint names no dataset; used the embedded synthetic dataset"
-    return load_dataset(None), "embedded synthetic dataset", note
-
-
-def load_clips(spec, manifest, *, split: str, limit: int, source: str, note: str = "",
-               reporter=None, batch_size: int = 8, fallback_split: str | None = None) -> Clips:
-    """Decode up to `limit` eval-mode clips (center clip of each video) from `split`."""
-    from edgekd.data.dataset import ClipDataset, make_loader
-    from edgekd.data.manifest import Manifest
-
-    part = manifest.split(split)
-    if not part.entries and fallback_split:
-        note = (note + "; " if note else "") + f"no {split!r} split, used {fallback_split!r}"
-        split, part = fallback_split, manifest.split(fallback_split)
-    if not part.entries:
-        raise DataError(f"{source}: split {split!r} has no videos", "export needs a few clips for parity; check the dataset")
-    chosen = _spread(part.entries, limit)
-    sub = Manifest(root=part.root, class_names=list(part.class_names), entries=chosen)
-    dataset = ClipDataset(sub, spec, mode="eval")
-    loader = make_loader(dataset, batch_size=batch_size, shuffle=False, num_workers=0)
-    xs, ys = [], []
-    from edgekd.export.ui import Reporter
-
-    reporter = reporter or Reporter(quiet=True)
-    with reporter.bar(f"decoding {split} clips", len(chosen)) as bar:
-        for batch in loader:
-            xs.append(batch["video"].numpy().astype(np.float32))
-            ys.append(batch["label"].numpy().astype(np.int64))
-            bar.advance(len(batch["label"]))
-    if not xs:
-        raise DataError(f"{source}: none of the {len(chosen)} {split} videos decoded",
-                        "check the videos with `edgekd data check`")
-    labels_match = list(manifest.class_names) == list(spec.class_names)
-    return Clips(np.concatenate(xs), np.concatenate(ys), source, split, labels_match, note)
 
 
 def noise_inputs(spec, n: int, seed: int = 0) -> np.ndarray:
@@ -134,38 +70,51 @@ def noise_inputs(spec, n: int, seed: int = 0) -> np.ndarray:
     return rng.standard_normal((n, *spec.input_shape(1)[1:]), dtype=np.float32)
 
 
-def batched(fn: Callable[[np.ndarray], np.ndarray], x: np.ndarray, batch_size: int) -> np.ndarray:
-    return np.concatenate([fn(x[i:i + batch_size]) for i in range(0, len(x), batch_size)]) if len(x) else x
+# A reference whose logits barely move across inputs cannot tell a working graph from one that
+# outputs a constant (MobileNet-TSM with untrained BatchNorm statistics varies by 3e-10).
+MIN_SPREAD_REL = 1e-3   # largest per-class std across inputs, relative to max |logit|
+MIN_SPREAD_ABS = 1e-6
 
 
-def torch_logits(model, x: np.ndarray, batch_size: int = 8) -> np.ndarray:
-    import torch
-
-    model = model.eval()
-
-    def run(b: np.ndarray) -> np.ndarray:
-        with torch.inference_mode():
-            return model(torch.from_numpy(b)).float().numpy()
-
-    return batched(run, x, batch_size)
+def spread(ref: np.ndarray) -> float:
+    """The largest per-class standard deviation of the logits across inputs."""
+    return float(np.asarray(ref, np.float64).std(axis=0).max()) if len(ref) > 1 else 0.0
 
 
-def ort_session(path: str | Path, threads: int | None = None):
-    import onnxruntime as ort
+def check_reference(ref: np.ndarray, where: str) -> None:
+    """Refuse a degenerate reference: parity against it would pass a constant-output graph."""
+    s, scale = spread(ref), float(np.abs(ref).max()) if ref.size else 0.0
+    if len(ref) < 2 or s < max(MIN_SPREAD_ABS, MIN_SPREAD_REL * scale):
+        raise ExportError(f"{where}: the reference logits hardly vary across the {len(ref)} parity inputs "
+                          f"(spread {s:.2e}, scale {scale:.2e}), so parity could not tell the export from a "
+                          "constant output",
+                          "export a trained checkpoint (an untrained student, or one with untrained BatchNorm "
+                          "statistics, gives near-constant logits); pass --parity-clips 8 or more")
 
-    opts = ort.SessionOptions()
-    if threads:
-        opts.intra_op_num_threads = threads
-    opts.log_severity_level = 3  # quantized graphs log benign fusion notes
-    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
 
+class Comparator:
+    """Parity as a comparator over two runners (Polygraphy's shape): the reference runs once on the
+    clips and the noise inputs; each artifact runner is judged against those outputs."""
 
-def ort_logits(path_or_session, x: np.ndarray, batch_size: int = 8) -> np.ndarray:
-    sess = path_or_session if hasattr(path_or_session, "run") else ort_session(path_or_session)
-    inp = sess.get_inputs()[0]
-    if isinstance(inp.shape[0], int):  # a static-batch model takes exactly that many clips per run
-        batch_size = inp.shape[0]
-    return batched(lambda b: sess.run(None, {inp.name: b})[0], x, batch_size)
+    def __init__(self, reference, clips: np.ndarray, noise: np.ndarray, batch_size: int = 8):
+        from edgekd.runtime.runners import logits
+
+        self.reference, self.clips, self.noise, self.batch_size = reference, clips, noise, batch_size
+        self.ref_clips, self.ref_noise = logits(reference, clips, batch_size), logits(reference, noise, batch_size)
+        check_reference(np.concatenate([self.ref_clips, self.ref_noise]), f"{reference.name} {reference.precision}")
+
+    def judge(self, runner, name: str, tol: "Tolerance", *, raise_on_fail: bool = True) -> dict[str, Any]:
+        from edgekd.runtime.runners import logits
+
+        batch = self.batch_size
+        inp = getattr(runner, "input_shape", None)
+        if inp and isinstance(inp[0], int) and inp[0] > 0:  # a static-batch model takes exactly that many
+            batch = inp[0]
+        out_clips, out_noise = logits(runner, self.clips, batch), logits(runner, self.noise, batch)
+        result = judge(name, self.ref_clips, out_clips, self.ref_noise, out_noise, tol, raise_on_fail=raise_on_fail)
+        result["reference"] = f"{self.reference.name} {self.reference.precision}"
+        result["reference_spread"] = spread(np.concatenate([self.ref_clips, self.ref_noise]))
+        return result
 
 
 def compare(ref: np.ndarray, out: np.ndarray) -> dict[str, float]:
@@ -218,10 +167,3 @@ def judge(name: str, ref_clips: np.ndarray, out_clips: np.ndarray, ref_noise: np
                           "loosen the tolerance only if the difference is expected "
                           "(e.g. --int8-min-agreement), otherwise report the student and opset")
     return result
-
-
-def accuracy(logits: np.ndarray, labels: np.ndarray) -> float | None:
-    mask = labels >= 0
-    if not mask.any():
-        return None
-    return float((logits[mask].argmax(1) == labels[mask]).mean())

@@ -282,7 +282,7 @@ def check_readiness(onnx_path: str | Path, profile, precision: str = "fp16") -> 
     """Judge `onnx_path` for `profile` (a bench Profile, or a name/path load_profile accepts)."""
     import onnx
 
-    from edgekd.bench.profiles import load_profile
+    from edgekd.runtime.profiles import load_profile
 
     profile = load_profile(profile)
     if not profile.tensorrt_version:
@@ -399,3 +399,50 @@ def verdict_lines(r: Readiness) -> list[str]:
         lines.append(label + (": " + "; ".join(r.dla_problems) if r.dla_problems else ""))
     lines += [f"[cyan]suggestion:[/cyan] {s}" for s in r.suggestions]
     return lines
+
+
+def find_onnx(target: Path) -> Path | None:
+    """An existing ONNX for the check: the file itself, an export folder, or a run's export/."""
+    target = Path(target)
+    if target.is_file() and target.suffix == ".onnx":
+        return target
+    for cand in (target / "student.onnx", target / "export" / "student.onnx"):
+        if cand.is_file():
+            return cand
+    return None
+
+
+def check_target(target: str | Path, profile, precision: str = "fp16", opset: int = 17,
+                 require_dla: bool = False) -> Readiness:
+    """Readiness of an ONNX file, export folder or run (its checkpoint exported just for the check).
+
+    Raises ExportError when the graph will not build (or cannot use the DLA with `require_dla`),
+    after the caller has had the Readiness to render: the error carries it as `.readiness`.
+    """
+    import tempfile
+
+    onnx_path = find_onnx(Path(target))
+    with tempfile.TemporaryDirectory(prefix="edgekd-check-") as tmp:
+        if onnx_path is None:
+            from edgekd.checkpoint import resolve_checkpoint_path
+            from edgekd.export.api import load_student
+            from edgekd.export.onnx_export import export_onnx
+
+            ckpt, model, spec = load_student(resolve_checkpoint_path(target))
+            onnx_path = export_onnx(model, spec, Path(tmp) / "student.onnx", student_name=ckpt["student"]["name"],
+                                    opset=opset).path
+        r = check_readiness(onnx_path, profile, precision)
+    r.onnx_name = onnx_path.name
+    return r
+
+
+def readiness_error(r: Readiness, require_dla: bool) -> ExportError | None:
+    """The error to raise after showing `r`, or None when the graph is fine for the request."""
+    name = getattr(r, "onnx_name", "the model")
+    if not r.trt_ok:
+        return ExportError(f"{name} will not build with {r.tensorrt} on {r.device}",
+                           r.suggestions[0] if r.suggestions else "see the table above")
+    if require_dla and r.dla_verdict == "fail":
+        return ExportError(f"{name} cannot use the DLA of {r.device}",
+                           next((s for s in r.suggestions if "DLA" in s), "see the table above"))
+    return None

@@ -3,9 +3,10 @@ import json
 import numpy as np
 import pytest
 
-from edgekd.bench.accuracy import check_input_shape, class_mapping, load_eval_set, predict, score, topk_accuracy
-from edgekd.bench.runners import OrtRunner, TorchRunner
 from edgekd.errors import BenchError, DataError
+from edgekd.runtime.evalset import build_evalset, check_input_shape, class_mapping
+from edgekd.runtime.metrics import agreement, classification
+from edgekd.runtime.runners import OrtRunner, TorchRunner, logits
 
 
 def test_ort_accuracy_equals_pytorch_within_parity(bench_run, tiny_synth):
@@ -13,36 +14,27 @@ def test_ort_accuracy_equals_pytorch_within_parity(bench_run, tiny_synth):
     from edgekd.export.parity import TOLERANCES
 
     model, spec = build_student_from_checkpoint(load_checkpoint(bench_run))
-    ev = load_eval_set(tiny_synth, spec)
+    ev = build_evalset(tiny_synth, spec)
     assert len(ev) == 4 and ev.split == "test"
-    torch_runner = TorchRunner(model, "cpu", "fp32", threads=1)
-    torch_runner.load()
-    ort_runner = OrtRunner(bench_run / "export" / "student.onnx", "cpu", "fp32", threads=1)
-    ort_runner.load()
-    ref = predict(torch_runner, ev.x, batch_size=2)
-    out = predict(ort_runner, ev.x, batch_size=1)
+    with TorchRunner(model, "cpu", "fp32", threads=1) as torch_runner, \
+            OrtRunner(bench_run / "export" / "student.onnx", "cpu", "fp32", threads=1) as ort_runner:
+        ref = logits(torch_runner, ev.x, batch_size=2)
+        out = logits(ort_runner, ev.x, batch_size=1)
     tol = TOLERANCES["fp32"]
     assert np.abs(ref - out).max() <= tol.atol + tol.rtol * np.abs(ref).max()
-    a_ref, a_ort = score(ref, ev.labels, ref.argmax(1)), score(out, ev.labels, ref.argmax(1))
-    assert a_ort.agreement == 1.0
-    assert a_ort.top1 == a_ref.top1 and a_ort.top5 == a_ref.top5
+    a_ref, a_ort = classification(ref, ev.labels), classification(out, ev.labels)
+    assert agreement(ref, out) == 1.0
+    assert a_ort["top1"] == a_ref["top1"] and a_ort["top5"] == a_ref["top5"]
 
 
-def test_bench_rows_agree_with_pytorch(x86_report):
-    rows = {(r["runtime"], r["precision"]): r for r in x86_report["rows"]}
+def test_bench_rows_agree_with_pytorch(host_report):
+    rows = {(r["runtime"], r["precision"]): r for r in host_report["rows"]}
     fp32_ort, fp32_torch = rows[("ort-cpu", "fp32")]["accuracy"], rows[("torch-cpu", "fp32")]["accuracy"]
     assert fp32_ort["agreement"] == 1.0 and fp32_torch["agreement"] == 1.0
     assert fp32_ort["top1"] == fp32_torch["top1"] and fp32_ort["n"] == 4
     int8 = rows[("ort-cpu", "int8")]["accuracy"]
     assert int8["n"] == 4 and 0 <= int8["agreement"] <= 1
-    assert x86_report["eval"]["clips"] == 4
-
-
-def test_topk():
-    logits = np.array([[0.1, 0.9, 0.0], [0.8, 0.1, 0.1]], np.float32)
-    labels = np.array([1, 2])
-    assert topk_accuracy(logits, labels, 1) == 0.5
-    assert topk_accuracy(logits, labels, 5) == 1.0  # k is capped at the number of classes
+    assert host_report["eval"]["clips"] == 4
 
 
 def test_unknown_classes_are_an_error():
@@ -58,7 +50,7 @@ def test_dataset_with_foreign_classes_fails_bench(run_copy, tmp_path):
     other = generate(tmp_path / "other", classes=["grow", "shrink"], videos_per_class=2, frames=16, size=32,
                      progress=False)
     with pytest.raises(DataError, match="does not know"):
-        bench(run_copy, "x86-cpu", eval_data=other, iterations=1, warmup=0, quiet=True)
+        bench(run_copy, "x86-cpu", eval_data=other, iterations=1, warmup=0)
 
 
 def test_input_shape_mismatch_is_an_error(run_copy):
@@ -74,5 +66,5 @@ def test_input_shape_mismatch_is_an_error(run_copy):
     data["input"]["shape"] = ["batch", 3, 16, 64, 64]
     art.write_text(json.dumps(data))
     with pytest.raises(BenchError, match="expects input \\['batch', 3, 16, 64, 64\\]") as e:
-        bench(run_copy, "x86-cpu", iterations=1, warmup=0, quiet=True)
+        bench(run_copy, "x86-cpu", iterations=1, warmup=0)
     assert "re-export" in e.value.hint

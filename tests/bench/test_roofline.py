@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch import nn
 
-from edgekd.bench.profiles import load_profile
+from edgekd.runtime.profiles import load_profile
 from edgekd.bench.roofline import count_cost, efficiency, floor
 
 
@@ -41,10 +41,10 @@ def test_floor_is_the_slower_of_compute_and_memory():
     assert efficiency(1.0, 4.0) == 0.25
 
 
-def test_roofline_in_report(x86_report):
-    cost = x86_report["cost"]
+def test_roofline_in_report(host_report):
+    cost = host_report["cost"]
     assert cost["flops"] > 0 and cost["params"] > 0
-    for row in x86_report["rows"]:
+    for row in host_report["rows"]:
         if row["status"] == "ok":
             roof = row["roofline"]
             b1 = next(s for s in row["latency"] if s["batch_size"] == 1)

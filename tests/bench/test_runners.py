@@ -3,7 +3,7 @@ import importlib.util
 import numpy as np
 import pytest
 
-from edgekd.bench.runners import OrtRunner, Runner, RunnerUnavailable, TensorRTRunner, TorchRunner
+from edgekd.runtime.runners import OrtRunner, Runner, RunnerUnavailable, TensorRTRunner, TorchRunner
 
 HAS_TRT = importlib.util.find_spec("tensorrt") is not None
 

@@ -28,9 +28,28 @@ def small_kwargs(name: str) -> dict:
     return kw
 
 
+def calibrate_batchnorm(model, x) -> None:
+    """BatchNorm running statistics from forward passes in train mode over real clips `x`.
+
+    Untrained statistics (mean 0, var 1) on random weights shrink MobileNet-TSM's logits until they
+    vary by ~3e-10 across inputs; parity on such a model cannot tell a graph from a constant."""
+    import torch
+
+    bns = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average over the passes
+    model.train()
+    with torch.no_grad():
+        for _ in range(2):
+            model(torch.from_numpy(x))
+    model.eval()
+
+
 def make_checkpoint(run_dir: Path, name: str, manifest_path: Path, state_dict=None, seed: int = 0,
                     frames: int | None = None, **kwargs) -> Path:
-    """A random-weight `name` student for `manifest_path`'s classes (clip length `frames` if given)."""
+    """A random-weight `name` student for `manifest_path`'s classes (clip length `frames` if given),
+    BatchNorm statistics calibrated on the dataset's train clips so its logits vary with the input."""
     import dataclasses
 
     import torch
@@ -44,6 +63,10 @@ def make_checkpoint(run_dir: Path, name: str, manifest_path: Path, state_dict=No
         spec = dataclasses.replace(spec, frames=frames)
     torch.manual_seed(seed)
     model = build_student(name, num_classes=spec.num_classes, frames=spec.frames, size=spec.size, **kwargs)
+    if state_dict is None:
+        from edgekd.runtime.evalset import build_evalset
+
+        calibrate_batchnorm(model, build_evalset(manifest_path, spec, split="train", limit=8).x)
     save_checkpoint(Path(run_dir) / "checkpoint.pt", student_name=name, student_kwargs=model.config,
                     state_dict=state_dict if state_dict is not None else model.state_dict(), data_spec=spec,
                     config={"data": {"path": str(manifest_path)}}, metrics={})
@@ -58,7 +81,7 @@ def trained_tiny3d(tmp_path_factory) -> Path:
     from edgekd.checkpoint import save_checkpoint
     from edgekd.data.manifest import Manifest, default_data_spec
     from edgekd.data.synthetic import generate
-    from edgekd.export.parity import load_clips
+    from edgekd.runtime.evalset import build_evalset
     from edgekd.students import build_student
 
     root = tmp_path_factory.mktemp("trained")
@@ -66,7 +89,7 @@ def trained_tiny3d(tmp_path_factory) -> Path:
                              test_fraction=1 / 3, progress=False, workers=1)
     manifest = Manifest.load(manifest_path)
     spec = default_data_spec(manifest)
-    train = load_clips(spec, manifest, split="train", limit=1000, source=str(manifest_path))
+    train = build_evalset(manifest_path, spec, split="train")
     x, y = torch.from_numpy(train.x), torch.from_numpy(train.labels)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # small convs: one thread is faster than two fighting over a busy machine
@@ -94,7 +117,7 @@ def profile_file(tmp_path: Path, base: str, name: str, **edits: str) -> Path:
     """A profile TOML = shipped profile `base` with whole lines replaced: edits={"dla_cores": "dla_cores = 2"}."""
     from importlib import resources
 
-    text = (resources.files("edgekd.bench") / "profiles" / f"{base}.toml").read_text()
+    text = (resources.files("edgekd.runtime") / "profiles" / f"{base}.toml").read_text()
     lines = []
     for line in text.splitlines():
         key = line.split("=")[0].strip()

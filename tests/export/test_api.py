@@ -10,7 +10,7 @@ import pytest
 
 from edgekd.errors import CheckpointError, ExportError
 
-FAST = dict(int8=False, parity_clips=2, noise_inputs=1, quiet=True)
+FAST = dict(int8=False, parity_clips=2, noise_inputs=1)
 
 
 @pytest.fixture

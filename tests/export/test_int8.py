@@ -19,7 +19,7 @@ MIN_AGREEMENT = 0.9
 def trained_export(trained_tiny3d):
     from edgekd.export.api import export_run
 
-    return export_run(trained_tiny3d, parity_clips=16, eval_clips=64, noise_inputs=2, quiet=True)
+    return export_run(trained_tiny3d, parity_clips=16, eval_clips=64, noise_inputs=2)
 
 
 def test_int8_accuracy_within_bound_of_fp32(trained_export):
@@ -58,17 +58,19 @@ def test_int8_accuracy_within_bound_of_fp32(trained_export):
 def test_entropy_calibration_and_settings(trained_export, tmp_path):
     from edgekd.data.manifest import Manifest, default_data_spec
     from edgekd.export.int8 import Int8Settings, quantize_int8
-    from edgekd.export.parity import load_clips, ort_logits
+    from edgekd.runtime.evalset import build_evalset
+    from edgekd.runtime.runners import OrtRunner, logits
 
     out = trained_export
     data = json.loads((out / "artifact.json").read_text())["parity_inputs"]["clips"]["source"]
     manifest = Manifest.load(data)
     spec = default_data_spec(manifest)
-    clips = load_clips(spec, manifest, split="train", limit=8, source=data)
+    clips = build_evalset(data, spec, split="train", limit=8)
     info = quantize_int8(out / "student.onnx", tmp_path / "e.onnx", clips.x,
                          Int8Settings(method="entropy", activation="int8", exclude_op_types=("Gemm",)))
     assert info["method"] == "entropy" and info["activations"] == "int8 symmetric" and info["excluded_nodes"]
-    ref, q = ort_logits(out / "student.onnx", clips.x), ort_logits(tmp_path / "e.onnx", clips.x)
+    with OrtRunner(out / "student.onnx", "cpu", "fp32") as a, OrtRunner(tmp_path / "e.onnx", "cpu", "int8") as b:
+        ref, q = logits(a, clips.x), logits(b, clips.x)
     assert (ref.argmax(1) == q.argmax(1)).mean() >= 0.75
     with pytest.raises(ConfigError, match="did you mean 'entropy'"):
         Int8Settings(method="entrpy").check()

@@ -16,10 +16,11 @@ def test_every_student_exports_with_parity(name, tiny_synth, tmp_path, make_ckpt
     import onnx
 
     from edgekd.export.api import export_run
-    from edgekd.export.parity import TOLERANCES, ort_logits
+    from edgekd.export.parity import TOLERANCES
+    from edgekd.runtime.runners import OrtRunner, logits
 
     run = make_ckpt(tmp_path / "run", name, tiny_synth, frames=4, **small(name))  # 4 x 32 x 32 clips
-    out = export_run(run, int8=False, parity_clips=4, noise_inputs=2, quiet=True)
+    out = export_run(run, int8=False, parity_clips=4, noise_inputs=2)
     art = json.loads((out / "artifact.json").read_text())
     spec = art["data_spec"]
 
@@ -40,17 +41,18 @@ def test_every_student_exports_with_parity(name, tiny_synth, tmp_path, make_ckpt
     assert json.loads(meta["class_names"]) == spec["class_names"] and int(meta["frames"]) == spec["frames"]
     assert json.loads(meta["mean"]) == spec["mean"] and meta["student"] == name
     x = np.random.default_rng(1).standard_normal((3, 3, spec["frames"], spec["size"], spec["size"]), dtype=np.float32)
-    assert ort_logits(out / "student.onnx", x).shape == (3, len(spec["class_names"]))
+    with OrtRunner(out / "student.onnx", "cpu", "fp32") as runner:
+        assert logits(runner, x).shape == (3, len(spec["class_names"]))
 
 
 def test_static_batch_and_opset_choice(tiny_synth, tmp_path, make_ckpt):
     import onnx
 
-    from edgekd.export.onnx_export import read_metadata
     from edgekd.export.api import export_run
+    from edgekd.runtime.artifact import read_metadata
 
     run = make_ckpt(tmp_path / "run", "tiny3d", tiny_synth, width=0.5)
-    out = export_run(run, int8=False, opset=13, dynamic_batch=False, parity_clips=2, noise_inputs=1, quiet=True)
+    out = export_run(run, int8=False, opset=13, dynamic_batch=False, parity_clips=2, noise_inputs=1)
     model = onnx.load(str(out / "student.onnx"))
     assert model.opset_import[0].version == 13 and read_metadata(out / "student.onnx")["opset"] == "13"
     assert model.graph.input[0].type.tensor_type.shape.dim[0].dim_value == 1  # static: one clip per run
@@ -61,7 +63,7 @@ def test_unproducible_opset_is_a_clear_error(tiny_synth, tmp_path, make_ckpt):
 
     run = make_ckpt(tmp_path / "run", "tiny3d", tiny_synth, width=0.5)
     with pytest.raises(ExportError, match="cannot produce opset 21") as e:
-        export_run(run, opset=21, quiet=True)
+        export_run(run, opset=21)
     assert "--opset 17" in e.value.hint
     assert not (run / "export").exists()
 

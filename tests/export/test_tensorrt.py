@@ -28,7 +28,7 @@ def test_int8_manifest_when_tensorrt_is_absent(tiny_synth, tmp_path, make_ckpt, 
 
     run = make_ckpt(tmp_path / "run", "tiny3d", tiny_synth, width=0.5)
     out = export_run(run, trt=True, precision="int8", profile=orin_profile, int8=False, parity_clips=2,
-                     noise_inputs=1, quiet=True)
+                     noise_inputs=1)
     art = json.loads((out / "artifact.json").read_text())
     entry = art["artifacts"][-1]
     assert entry["format"] == "tensorrt-build-manifest" and entry["built"] is False
@@ -62,7 +62,7 @@ def test_dla_build_script_runs_the_exact_trtexec_command(tiny_synth, tmp_path, m
 
     run = make_ckpt(tmp_path / "run", "mobilenet_v3_small_tsm", tiny_synth, width=0.5)
     out = export_run(run, trt=True, precision="fp16", profile=orin_profile, dla=True, dla_core=1, int8=False,
-                     parity_clips=2, noise_inputs=1, quiet=True)
+                     parity_clips=2, noise_inputs=1)
     m = json.loads((out / "build_manifest.json").read_text())
     assert m["input"]["min"] == m["input"]["opt"] == m["input"]["max"] == [1, 3, 8, 32, 32]  # DLA: static
     assert m["engine"] == "student.fp16.dla.engine" and m["calibration"] is None
@@ -78,7 +78,7 @@ def test_dla_build_script_runs_the_exact_trtexec_command(tiny_synth, tmp_path, m
 
 
 def test_requests_are_validated(tiny_synth, tmp_path, make_ckpt, make_profile):
-    from edgekd.bench.profiles import load_profile
+    from edgekd.runtime.profiles import load_profile
     from edgekd.export.api import export_run
     from edgekd.export.tensorrt import make_request
 
@@ -91,7 +91,7 @@ def test_requests_are_validated(tiny_synth, tmp_path, make_ckpt, make_profile):
                      fp16_layers=("auto",))
     run = make_ckpt(tmp_path / "run", "tiny3d", tiny_synth, width=0.5)
     with pytest.raises(ConfigError, match="has no TensorRT"):
-        export_run(run, trt=True, profile="x86-cpu", quiet=True)
+        export_run(run, trt=True, profile="x86-cpu")
     assert not (run / "export").exists()  # rejected before any work
 
 
@@ -131,7 +131,7 @@ def test_fp16_engine_builds_with_parity_and_reuses_timing_cache(tiny_synth, tmp_
     monkeypatch.setenv("EDGEKD_HOME", str(tmp_path / "home"))
     prof = make_profile(tmp_path, "l4", "test-gpu", batch_sizes="batch_sizes = [1, 2, 4]", workspace_mb="workspace_mb = 256")
     run = make_ckpt(tmp_path / "run", "tiny3d", tiny_synth, width=0.5)
-    out = export_run(run, trt=True, precision="fp16", profile=prof, int8=False, parity_clips=4, quiet=True)
+    out = export_run(run, trt=True, precision="fp16", profile=prof, int8=False, parity_clips=4)
     art = json.loads((out / "artifact.json").read_text())
     eng = art["artifacts"][-1]
     assert eng["format"] == "tensorrt" and eng["parity"]["passed"] and (out / "student.fp16.engine").is_file()
@@ -139,7 +139,7 @@ def test_fp16_engine_builds_with_parity_and_reuses_timing_cache(tiny_synth, tmp_
     assert meta["input"]["max"][0] == 4 and meta["tensorrt"] == TRT.__version__
     cache = list((tmp_path / "home" / "tensorrt").glob("timing-*.cache"))
     assert len(cache) == 1 and cache[0].stat().st_size > 0
-    export_run(run, trt=True, precision="fp16", profile=prof, int8=False, parity_clips=4, quiet=True, force=True)
+    export_run(run, trt=True, precision="fp16", profile=prof, int8=False, parity_clips=4, force=True)
     assert len(list((tmp_path / "home" / "tensorrt").glob("timing-*.cache"))) == 1  # the same file, reused
 
 
@@ -153,7 +153,7 @@ def test_int8_engine_calibrates_and_pins_fp16_layers(tiny_synth, tmp_path, make_
     prof = make_profile(tmp_path, "l4", "test-gpu", batch_sizes="batch_sizes = [1, 2]", workspace_mb="workspace_mb = 256")
     run = make_ckpt(tmp_path / "run", "tiny3d", tiny_synth, width=0.5)
     out = export_run(run, trt=True, precision="int8", profile=prof, fp16_layers=("auto",), int8=False,
-                     parity_clips=4, quiet=True)
+                     parity_clips=4)
     meta = json.loads((out / "student.int8.engine.json").read_text())
     assert (out / "calib.cache").stat().st_size > 0 and meta["fp16_layers"]
     assert json.loads((out / "artifact.json").read_text())["artifacts"][-1]["parity"]["passed"]

@@ -2,7 +2,7 @@ import re
 
 import pytest
 
-from edgekd.bench.profiles import KINDS, PRECISIONS, RUNTIMES, Profile, load_profile, names, profile_text
+from edgekd.runtime.profiles import KINDS, PRECISIONS, RUNTIMES, Profile, load_profile, names, profile_text
 from edgekd.errors import ConfigError
 
 EXPECTED = {"orin-nano-8gb-15w", "orin-nano-8gb-super", "orin-nx-16gb", "agx-orin-64gb", "xavier-nx", "t4", "l4",

@@ -1,11 +1,11 @@
 """Hardware profiles: what a target device can do and how to benchmark a student on it.
 
-A profile is a TOML file (the shipped ones live in `edgekd/bench/profiles/`, one per target):
+A profile is a TOML file (the shipped ones live in `edgekd/runtime/profiles/`, one per target):
 
     name = "orin-nano-8gb-15w"
     device = "NVIDIA Jetson Orin Nano 8GB (15 W)"
     kind = "jetson"                     # "jetson" | "gpu" | "cpu"
-    match = ["Orin Nano"]               # substrings of the host's device name that mean "this device"
+    match = ["Orin Nano*15W"]           # device strings that mean "this device" (`*` = anything)
 
     [peak]                              # dense peak rates, TFLOPS (TOPS for int8)
     fp32 = 1.28
@@ -29,11 +29,17 @@ A profile is a TOML file (the shipped ones live in `edgekd/bench/profiles/`, one
     warmup = 20
     iterations = 200
 
-    [budget]
-    target_fps = 30.0                   # video frame rate the device must keep up with
-    clip_frames = 16                    # frames covered by one clip
+    [overhead]
+    kernel_launch_us = 10.0             # fixed cost per kernel, for the per-layer latency estimate
 
-The latency budget of one clip is the time its frames take to arrive: clip_frames / target_fps.
+    [budget]                            # the workload: cameras x fps, one prediction every stride
+    cameras = 2                         # streams one device serves
+    fps = 30.0                          # frames per second per camera
+    clip_frames = 16                    # frames one prediction looks at
+    stride_frames = 8                   # frames between two predictions of one camera
+
+One camera needs fps / stride_frames predictions per second; the device keeps up when it serves
+cameras x that. The budget of one clip at batch 1 is stride_frames / fps / cameras.
 Every key is required; an unknown key, a missing key or a value of the wrong type is a ConfigError
 naming the file and the key.
 """
@@ -51,7 +57,7 @@ from edgekd.registry import did_you_mean
 
 KINDS = ("jetson", "gpu", "cpu")
 PRECISIONS = ("fp32", "fp16", "int8")
-# Runtime names, fastest-first on NVIDIA hardware. edgekd.bench.runners implements each.
+# Runtime names, fastest-first on NVIDIA hardware. edgekd.runtime.runners implements each.
 RUNTIMES = ("tensorrt", "ort-trt", "ort-cuda", "ort-cpu", "torch-cuda", "torch-cpu")
 
 
@@ -72,19 +78,23 @@ class Profile:
     batch_sizes: tuple[int, ...]
     warmup: int
     iterations: int
-    target_fps: float                  # stream frame rate to sustain
-    clip_frames: int                   # frames per clip
-    match: tuple[str, ...] = ()        # device-name substrings identifying this hardware
+    kernel_launch_us: float            # fixed cost per kernel (per-layer estimate)
+    cameras: int                       # workload: streams served by one device
+    fps: float                         #   frames per second per stream
+    clip_frames: int                   #   frames per prediction
+    stride_frames: int                 #   frames between two predictions of one stream
+    match: tuple[str, ...] = ()        # device strings identifying this hardware
     source: str = ""                   # file the profile came from
 
     @property
-    def budget_ms(self) -> float:
-        """Latency budget for one clip: the time its frames take to arrive at target_fps."""
-        return 1000.0 * self.clip_frames / self.target_fps
+    def stream_rate(self) -> float:
+        """Predictions per second one camera needs."""
+        return self.fps / self.stride_frames
 
-    def budget_for(self, frames: int) -> float:
-        """Budget (ms) for a student that reads `frames` frames per clip."""
-        return 1000.0 * frames / self.target_fps
+    @property
+    def budget_ms(self) -> float:
+        """Time for one clip at batch 1 when one device serves every camera of the workload."""
+        return 1000.0 / (self.stream_rate * self.cameras)
 
     def peak_flops(self, precision: str) -> float:
         """Peak rate in FLOP/s (OP/s for int8)."""
@@ -103,7 +113,7 @@ class Profile:
 # TOML layout: table -> key -> (Profile field, type). `str?` means "" is stored as None.
 _SCHEMA: dict[str, dict[str, tuple[str, str]]] = {
     "": {"name": ("name", "str"), "device": ("device", "str"), "kind": ("kind", "str"),
-         "match": ("match", "list[str]")},
+         "match": ("match", "list[str]?")},
     "peak": {p: (p, "float") for p in PRECISIONS},
     "memory": {"bandwidth_gbs": ("bandwidth_gbs", "float"), "size_gb": ("memory_gb", "float")},
     "software": {"tensorrt": ("tensorrt_version", "str?"), "jetpack": ("jetpack", "str?"),
@@ -111,12 +121,14 @@ _SCHEMA: dict[str, dict[str, tuple[str, str]]] = {
     "bench": {"runtimes": ("runtimes", "list[str]"), "precisions": ("precisions", "list[str]"),
               "batch_sizes": ("batch_sizes", "list[int]"), "warmup": ("warmup", "int"),
               "iterations": ("iterations", "int")},
-    "budget": {"target_fps": ("target_fps", "float"), "clip_frames": ("clip_frames", "int")},
+    "overhead": {"kernel_launch_us": ("kernel_launch_us", "float")},
+    "budget": {"cameras": ("cameras", "int"), "fps": ("fps", "float"), "clip_frames": ("clip_frames", "int"),
+               "stride_frames": ("stride_frames", "int")},
 }
 
 
 def _profiles_dir():
-    return resources.files("edgekd.bench") / "profiles"
+    return resources.files("edgekd.runtime") / "profiles"
 
 
 def names() -> list[str]:
@@ -127,7 +139,7 @@ def names() -> list[str]:
 def _check(value: Any, tp: str, key: str, where: str) -> Any:
     def bad() -> ConfigError:
         want = {"str": "a string", "str?": "a string", "float": "a number", "int": "an integer",
-                "list[str]": "a list of strings", "list[int]": "a list of integers"}[tp]
+                "list[str]": "a list of strings", "list[str]?": "a list of strings", "list[int]": "a list of integers"}[tp]
         return ConfigError(f"{where}: {key} must be {want}, got {value!r}", f"fix the value of {key} in {where}")
 
     if tp in ("str", "str?"):
@@ -142,8 +154,8 @@ def _check(value: Any, tp: str, key: str, where: str) -> Any:
         if isinstance(value, bool) or not isinstance(value, int):
             raise bad()
         return value
-    item = str if tp == "list[str]" else int
-    if not isinstance(value, list) or not value or any(
+    item = int if tp == "list[int]" else str
+    if not isinstance(value, list) or (not value and tp != "list[str]?") or any(
             isinstance(v, bool) or not isinstance(v, item) for v in value):
         raise bad()
     return tuple(value)
@@ -183,9 +195,10 @@ def _validate(data: dict[str, Any], where: str) -> Profile:
         must(p in PRECISIONS, "bench.precisions", f"names unknown precision {p!r}", did_you_mean(p, list(PRECISIONS)))
     for p, v in fields["peak_tflops"].items():
         must(v > 0, f"peak.{p}", "must be > 0", "give the dense peak rate in TFLOPS (TOPS for int8)")
-    for key in ("bandwidth_gbs", "memory_gb", "target_fps"):
+    for key in ("bandwidth_gbs", "memory_gb", "fps"):
         must(fields[key] > 0, key, "must be > 0", f"fix {key}")
-    for key in ("iterations", "clip_frames"):
+    must(fields["kernel_launch_us"] >= 0, "overhead.kernel_launch_us", "must be >= 0", "give microseconds per kernel")
+    for key in ("iterations", "clip_frames", "stride_frames", "cameras"):
         must(fields[key] >= 1, key, "must be >= 1", f"fix {key}")
     must(fields["warmup"] >= 0 and fields["dla_cores"] >= 0 and fields["workspace_mb"] >= 0,
          "warmup/dla_cores/workspace_mb", "must be >= 0", "use non-negative integers")
@@ -202,10 +215,14 @@ def parse_profile(text: str, where: str) -> Profile:
 
 
 def load_profile(name_or_path: str | Path | Profile) -> Profile:
-    """A shipped profile by name (`edgekd profiles` lists them) or a user's TOML file by path."""
+    """"host", a shipped profile by name (`edgekd profiles` lists them) or a user's TOML file by path."""
     if isinstance(name_or_path, Profile):
         return name_or_path
     text = str(name_or_path)
+    if text == "host":  # this machine, peaks measured (edgekd.runtime.host)
+        from edgekd.runtime.host import host_profile
+
+        return host_profile()
     path = Path(text)
     if text.endswith(".toml") or path.is_file() or "/" in text:
         if not path.is_file():

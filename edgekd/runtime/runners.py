@@ -1,10 +1,13 @@
-"""Runners: one small protocol over every runtime a student can be measured on.
+"""Runners: one small protocol over every runtime a student can run on (export proves, bench measures).
 
     runner.load()                 build the session/engine (may raise RunnerUnavailable)
+    runner.warmup(batch, n)       n untimed calls, then synchronize
     runner.run(batch) -> logits   batch: float32 (B, 3, T, H, W) numpy; logits: float32 (B, C) numpy
     runner.synchronize()          wait for the device, so a timer around run() sees the work finish
-    runner.providers_used         what actually executed (ORT's session.get_providers(), "cuda:0", ...)
-    runner.why                    a note about how the runner was set up (or why it is unavailable)
+    runner.provider               what actually executed first (ORT's session.get_providers()[0], "cuda:0 (...)")
+    runner.providers_used         all of them; runner.why: how it was set up
+    runner.close()                free the session/engine/model
+    logits(runner, x, batch)      logits for many clips, `batch` at a time
 
 Runtime names (profiles list them in the order to try):
     torch-cpu / torch-cuda   PyTorch eager, fp32 (and fp16 on CUDA)
@@ -39,15 +42,59 @@ class Runner(Protocol):
 
     def load(self) -> None: ...
 
+    def warmup(self, batch: np.ndarray, n: int) -> None: ...
+
     def run(self, batch: np.ndarray) -> np.ndarray: ...
 
     def synchronize(self) -> None: ...
 
+    def close(self) -> None: ...
+
+
+class _Base:
+    """What every runner shares: warm-up, the provider actually used, context-manager close."""
+
+    providers_used: list[str]
+
+    @property
+    def provider(self) -> str:
+        return self.providers_used[0] if self.providers_used else ""
+
+    def warmup(self, batch: np.ndarray, n: int) -> None:
+        for _ in range(n):
+            self.run(batch)
+        self.synchronize()
+
+    def synchronize(self) -> None:
+        pass
+
+    def close(self) -> None:
+        for attr in ("session", "net", "context", "engine", "runtime"):
+            if hasattr(self, attr):
+                delattr(self, attr)
+
+    def __enter__(self):
+        self.load()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def logits(runner, x: np.ndarray, batch_size: int = 8, advance=None) -> np.ndarray:
+    """(N, C) logits of `runner` for (N, 3, T, H, W) clips, `batch_size` at a time (the last may be smaller)."""
+    out = []
+    for i in range(0, len(x), batch_size):
+        out.append(np.asarray(runner.run(x[i:i + batch_size]), dtype=np.float32))
+        if advance is not None:
+            advance(len(out[-1]))
+    return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
+
 
 # ----------------------------------------------------------------------------- PyTorch eager
 
-class TorchRunner:
-    """PyTorch eager on CPU or CUDA; fp16 converts weights and inputs with .half() (CUDA only)."""
+class TorchRunner(_Base):
+    """PyTorch eager on CPU or CUDA (a copy of `model`); fp16 converts weights and inputs with .half() (CUDA only)."""
 
     def __init__(self, model, device: str, precision: str, threads: int | None = None):
         self.name = f"torch-{device}"
@@ -80,7 +127,9 @@ class TorchRunner:
                 torch.set_num_threads(self.threads)
             self.providers_used = [f"cpu ({torch.get_num_threads()} threads)"]
         self.dtype = torch.float16 if self.precision == "fp16" else torch.float32
-        self.net = self.model.to(self.dev, self.dtype).eval()
+        import copy
+
+        self.net = copy.deepcopy(self.model).to(self.dev, self.dtype).eval()  # the caller's model stays as it is
         self.why = f"torch {torch.__version__} eager, {self.precision}"
 
     def run(self, batch: np.ndarray) -> np.ndarray:
@@ -102,24 +151,28 @@ class TorchRunner:
 ORT_PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider", "trt": "TensorrtExecutionProvider"}
 
 
-class OrtRunner:
+class OrtRunner(_Base):
     """ONNX Runtime with one execution provider; reports which provider the session really uses."""
 
-    def __init__(self, onnx_path: Path | None, provider: str, precision: str, *, threads: int | None = None,
-                 workspace_mb: int = 1024, cache_dir: Path | None = None, missing_reason: str = ""):
+    def __init__(self, onnx_path: Path | bytes | None, provider: str, precision: str, *, threads: int | None = None,
+                 workspace_mb: int = 1024, cache_dir: Path | None = None, missing_reason: str = "",
+                 graph_optimization: str = "all"):
         self.name = f"ort-{provider}"
         self.precision = precision
         self.path = onnx_path
-        self.provider = provider
+        self.ep = provider
         self.threads = threads
         self.workspace_mb = workspace_mb
         self.cache_dir = cache_dir
         self.missing_reason = missing_reason
+        # "disable": run a Q/DQ graph as written (DQ -> float op -> Q) = TensorRT's int8 arithmetic,
+        # instead of ORT's fused CPU integer kernels (edgekd.export.qdq explains why that matters)
+        self.graph_optimization = graph_optimization
         self.providers_used: list[str] = []
         self.why = ""
 
     def _provider_options(self) -> dict[str, Any]:
-        if self.provider != "trt":
+        if self.ep != "trt":
             return {}
         opts: dict[str, Any] = {"trt_max_workspace_size": str(self.workspace_mb << 20),
                                 "trt_fp16_enable": str(self.precision in ("fp16", "int8")),
@@ -137,24 +190,29 @@ class OrtRunner:
                                     "pip install 'edgekd[cpu]' (or 'edgekd[gpu]' for CUDA/TensorRT providers)") from e
         if self.path is None:
             raise RunnerUnavailable(self.missing_reason or f"no {self.precision} ONNX file in the export")
-        wanted = ORT_PROVIDERS[self.provider]
+        wanted = ORT_PROVIDERS[self.ep]
         available = ort.get_available_providers()
         if wanted not in available:
             hint = "install onnxruntime-gpu (it replaces onnxruntime) on a machine with CUDA" \
-                if self.provider != "cpu" else None
+                if self.ep != "cpu" else None
             raise RunnerUnavailable(f"onnxruntime {ort.__version__} has no {wanted} (available: {', '.join(available)})", hint)
         opts = ort.SessionOptions()
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.graph_optimization_level = {"all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+                                         "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+                                         "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+                                         "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL}[self.graph_optimization]
         opts.log_severity_level = 3  # provider fallbacks are reported by us, not as ORT warnings
         if self.threads:
             opts.intra_op_num_threads = self.threads
         providers: list[Any] = [(wanted, self._provider_options())]
         if wanted != "CPUExecutionProvider":
             providers.append("CPUExecutionProvider")  # ORT needs a fallback for nodes the provider rejects
+        model = self.path if isinstance(self.path, bytes) else str(self.path)
+        label = "the model" if isinstance(self.path, bytes) else Path(self.path).name
         try:
-            self.session = ort.InferenceSession(str(self.path), opts, providers=providers)
+            self.session = ort.InferenceSession(model, opts, providers=providers)
         except Exception as e:  # noqa: BLE001 - ORT raises its own Fail/InvalidGraph/RuntimeException types
-            raise RunnerUnavailable(f"onnxruntime could not load {self.path.name}: {str(e).splitlines()[0][:300]}") from e
+            raise RunnerUnavailable(f"onnxruntime could not load {label}: {str(e).splitlines()[0][:300]}") from e
         self.providers_used = self.session.get_providers()
         if self.providers_used[0] != wanted:
             raise RunnerUnavailable(f"{wanted} did not initialise; the session fell back to "
@@ -162,18 +220,16 @@ class OrtRunner:
         inp = self.session.get_inputs()[0]
         self.input_name = inp.name
         self.input_shape = list(inp.shape)
-        self.why = f"onnxruntime {ort.__version__}, {self.path.name}, providers {self.providers_used}"
+        self.why = f"onnxruntime {ort.__version__}, {label}, providers {self.providers_used}"
 
     def run(self, batch: np.ndarray) -> np.ndarray:
+        # InferenceSession.run returns after the outputs are copied back to the host: no synchronize needed
         return self.session.run(None, {self.input_name: np.ascontiguousarray(batch, dtype=np.float32)})[0]
-
-    def synchronize(self) -> None:
-        pass  # InferenceSession.run returns after the outputs are copied back to the host
 
 
 # ----------------------------------------------------------------------------- native TensorRT
 
-class TensorRTRunner:
+class TensorRTRunner(_Base):
     """A TensorRT engine run through the tensorrt Python API with torch CUDA tensors as buffers.
 
     When the export holds a build manifest instead of an engine (engines are device-specific),
@@ -192,34 +248,29 @@ class TensorRTRunner:
         self.providers_used: list[str] = []
         self.why = ""
 
-    def _build(self, trt, logger) -> bytes:
-        builder = trt.Builder(logger)
-        network = builder.create_network(0)  # TensorRT 10: explicit batch is the only mode
-        parser = trt.OnnxParser(network, logger)
-        if not parser.parse(Path(self.onnx_path).read_bytes()):
-            errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
-            raise RunnerUnavailable(f"TensorRT could not parse {Path(self.onnx_path).name}: {errors[:300]}")
-        config = builder.create_builder_config()
-        config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, self.workspace_mb << 20)
-        if self.precision in ("fp16", "int8"):
-            config.set_flag(trt.BuilderFlag.FP16)
-        if self.precision == "int8":
-            config.set_flag(trt.BuilderFlag.INT8)  # scales come from the Q/DQ nodes of the int8 ONNX
-        inp = network.get_input(0)
-        shape = list(inp.shape)  # (-1, 3, T, H, W) with a dynamic batch
-        if shape[0] == -1:
-            profile = builder.create_optimization_profile()
-            profile.set_shape(inp.name, [1] + shape[1:], [self.max_batch] + shape[1:], [self.max_batch] + shape[1:])
-            config.add_optimization_profile(profile)
-        blob = builder.build_serialized_network(network, config)
-        if blob is None:
-            raise RunnerUnavailable(f"TensorRT failed to build a {self.precision} engine from {Path(self.onnx_path).name}")
-        data = bytes(blob)
+    def _build(self) -> bytes:
+        """An engine from the ONNX with the one builder export uses (edgekd.runtime.tensorrt)."""
+        import tempfile
+
+        import onnx
+
+        from edgekd.runtime.tensorrt import BuildRequest, build_engine
+
+        onnx_path = Path(self.onnx_path)
+        inp = onnx.load(str(onnx_path), load_external_data=False).graph.input[0]
+        dims = [d.dim_value for d in inp.type.tensor_type.shape.dim]
+        fixed = dims[0] if dims[0] > 0 else None
+        with tempfile.TemporaryDirectory(prefix="edgekd-trt-") as tmp:
+            req = BuildRequest(root=Path(tmp), onnx=str(onnx_path.resolve()), engine="runner.engine",
+                               precision=self.precision, input_name=inp.name, input_dims=tuple(dims[1:]),
+                               batch=(fixed,) * 3 if fixed else (1, 1, self.max_batch), workspace_mb=self.workspace_mb)
+            build_engine(req)
+            data = (Path(tmp) / "runner.engine").read_bytes()
         if self.save_engine_to is not None:
             from edgekd.io import atomic_path
 
-            with atomic_path(self.save_engine_to) as tmp:
-                tmp.write_bytes(data)
+            with atomic_path(self.save_engine_to) as tmp_path:
+                tmp_path.write_bytes(data)
         return data
 
     def load(self) -> None:
@@ -238,7 +289,7 @@ class TensorRTRunner:
         if self.engine_path is not None and Path(self.engine_path).is_file():
             data, origin = Path(self.engine_path).read_bytes(), Path(self.engine_path).name
         else:
-            data, origin = self._build(trt, logger), f"built here from {Path(self.onnx_path).name}"
+            data, origin = self._build(), f"built here from {Path(self.onnx_path).name}"
         self.runtime = trt.Runtime(logger)
         self.engine = self.runtime.deserialize_cuda_engine(data)
         if self.engine is None:
@@ -254,6 +305,8 @@ class TensorRTRunner:
         if self.engine.get_tensor_dtype(self.inputs[0]) != trt.float32:
             raise RunnerUnavailable(f"{origin} takes {self.engine.get_tensor_dtype(self.inputs[0])} input; "
                                     "edgekd feeds float32 clips", "build the engine from edgekd's ONNX (fp32 I/O)")
+        # a static-batch (DLA) engine takes exactly min batch: smaller batches are padded
+        self.min_batch = int(tuple(self.engine.get_tensor_profile_shape(self.inputs[0], 0)[0])[0])
         self.stream = torch.cuda.Stream()
         self.torch = torch
         self.providers_used = [f"TensorRT {trt.__version__} on {torch.cuda.get_device_name(0)}"]
@@ -261,6 +314,9 @@ class TensorRTRunner:
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         torch = self.torch
+        n = len(batch)
+        if n < self.min_batch:
+            batch = np.concatenate([batch, np.zeros((self.min_batch - n, *batch.shape[1:]), np.float32)])
         x = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)).cuda()
         self.context.set_input_shape(self.inputs[0], tuple(x.shape))
         self.context.set_tensor_address(self.inputs[0], x.data_ptr())
@@ -271,7 +327,38 @@ class TensorRTRunner:
         if not self.context.execute_async_v3(self.stream.cuda_stream):
             raise BenchError("TensorRT execute_async_v3 returned False")
         self.stream.synchronize()
-        return y.float().cpu().numpy()
+        return y[:n].float().cpu().numpy()
 
     def synchronize(self) -> None:
         self.stream.synchronize()
+
+
+# ----------------------------------------------------------------------------- by name
+
+def make_runner(runtime: str, precision: str, *, model=None, onnx: dict[str, Path] | None = None,
+                engines: dict[str, Path] | None = None, threads: int | None = None, workspace_mb: int = 1024,
+                max_batch: int = 1, cache_dir: Path | None = None):
+    """The runner named `runtime` ("torch-cpu", "ort-cuda", "tensorrt", ...) for one precision.
+
+    model: the PyTorch module (torch-*); onnx / engines: precision -> file of an export folder.
+    Nothing is loaded here: a runtime that cannot run says why in load().
+    """
+    onnx, engines = onnx or {}, engines or {}
+    if runtime.startswith("torch-"):
+        return TorchRunner(model, runtime.split("-", 1)[1], precision, threads=threads)
+    if runtime.startswith("ort-"):
+        provider = runtime.split("-", 1)[1]
+        if provider not in ORT_PROVIDERS:
+            raise BenchError(f"unknown runtime {runtime!r}", "use one of: " + ", ".join(f"ort-{p}" for p in ORT_PROVIDERS))
+        # TensorRT EP makes fp16 itself from the fp32 graph; int8 reads the Q/DQ graph
+        path = onnx.get("int8" if precision == "int8" else "fp32") if provider == "trt" else onnx.get(precision)
+        have = ", ".join(p.name for p in onnx.values()) or "nothing: run `edgekd export` first"
+        missing = f"the export has no {precision} ONNX (it has {have})"
+        if precision == "fp16":
+            missing += "; fp16 runs under ort-trt / tensorrt from the fp32 ONNX"
+        return OrtRunner(path, provider, precision, threads=threads, workspace_mb=workspace_mb,
+                         cache_dir=cache_dir / "ort-trt-cache" if cache_dir else None, missing_reason=missing)
+    if runtime == "tensorrt":
+        return TensorRTRunner(engines.get(precision), onnx.get("int8" if precision == "int8" else "fp32"), precision,
+                              workspace_mb=workspace_mb, max_batch=max_batch)
+    raise BenchError(f"unknown runtime {runtime!r}", "use torch-cpu, torch-cuda, ort-cpu, ort-cuda, ort-trt or tensorrt")

@@ -1,0 +1,101 @@
+"""Per-layer latency estimate for a profile bench cannot measure (nn-Meter's idea, roofline per kernel).
+
+One forward pass on zeros, with forward hooks on every leaf module and FlopCounterMode tracking
+which module each FLOP belongs to, gives per layer: FLOPs, bytes (parameters + input + output at the
+precision's element size) and whether it is a kernel of its own. Then
+
+    layer time  = max(FLOPs / peak[precision], bytes / bandwidth) + kernel_launch_us
+    model time  = sum over kernels
+
+Normalization, activation and dropout layers are assumed fused into the kernel before them (as
+TensorRT and ONNX Runtime do), so they add neither launches nor traffic. The estimate comes with a
+band: [estimate x BAND[0], estimate x BAND[1]], the range of measured / estimated latency found by
+benchmarks/predictor_error.py over the 8 students at batch 1 and 8 on a CPU host (docs/bench.md).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from edgekd.bench.roofline import BYTES_PER_ELEMENT
+
+# measured / estimated latency, min and max over 16 cases (benchmarks/predictor_error.py, docs/bench.md)
+BAND = (0.5, 3.0)
+
+FUSED = ("BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "ReLU", "ReLU6", "Hardswish", "Hardsigmoid", "SiLU", "GELU",
+         "Sigmoid", "Dropout", "Identity", "Flatten", "LayerNorm", "GroupNorm")
+
+
+@dataclass
+class Layer:
+    name: str
+    kind: str          # module class name
+    flops: float
+    bytes: float
+    ms: float          # estimated time of this layer
+
+
+@dataclass
+class Estimate:
+    p50_ms: float      # the estimate (a median-like central figure)
+    low_ms: float      # band: estimate x BAND[0]
+    high_ms: float     #       estimate x BAND[1]
+    kernels: int
+    compute_ms: float  # sum of the layers' FLOP-bound times
+    memory_ms: float   # sum of the layers' byte-bound times
+    launch_ms: float   # kernels x kernel_launch_us
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def layers(model, input_shape: tuple[int, ...], precision: str = "fp32") -> list[tuple[str, str, float, float]]:
+    """(name, kind, FLOPs, bytes) per kernel-bearing leaf module for one forward pass on `input_shape`."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    elem = BYTES_PER_ELEMENT[precision]
+    model = model.eval()
+    p = next(model.parameters())
+    x = torch.zeros(*input_shape, device=p.device, dtype=p.dtype)
+    moved: dict[str, float] = {}
+    leaves = {name: m for name, m in model.named_modules() if not list(m.children()) and name}
+
+    def numel(t: Any) -> int:
+        if isinstance(t, torch.Tensor):
+            return t.numel()
+        return sum(numel(v) for v in t) if isinstance(t, (list, tuple)) else 0
+
+    def hook(name: str):
+        def run(module, inputs, output):
+            weights = sum(q.numel() for q in module.parameters(recurse=False))
+            moved[name] = moved.get(name, 0.0) + elem * (numel(inputs) + numel(output) + weights)
+        return run
+
+    handles = [m.register_forward_hook(hook(n)) for n, m in leaves.items() if type(m).__name__ not in FUSED]
+    counter = FlopCounterMode(display=False)
+    try:
+        with torch.inference_mode(), counter:
+            model(x)
+    finally:
+        for h in handles:
+            h.remove()
+    flops = {name: float(sum(ops.values())) for name, ops in counter.get_flop_counts().items()}
+    return [(n, type(leaves[n]).__name__, flops.get(n, 0.0), b) for n, b in moved.items()]
+
+
+def predict_model(model, input_shape: tuple[int, ...], profile, precision: str = "fp32") -> Estimate:
+    """The per-layer estimate of one forward pass on `profile`'s hardware."""
+    import copy
+
+    peak, bw, launch = profile.peak_flops(precision), profile.bandwidth_bytes, profile.kernel_launch_us * 1e-3
+    compute = memory = total = 0.0
+    rows = layers(copy.deepcopy(model), input_shape, precision)
+    for _, _, f, b in rows:
+        c, m = 1e3 * f / peak, 1e3 * b / bw
+        compute, memory = compute + c, memory + m
+        total += max(c, m) + launch
+    return Estimate(p50_ms=total, low_ms=total * BAND[0], high_ms=total * BAND[1], kernels=len(rows),
+                    compute_ms=compute, memory_ms=memory, launch_ms=len(rows) * launch)

@@ -1,0 +1,211 @@
+"""A DeepStream bundle for the 3D action-recognition pipeline (deepstream-3d-action-recognition).
+
+    export/deepstream/
+      model.onnx                               student.onnx + Softmax: output "probs" (network-mode 0 / 2)
+      model.int8.onnx                          student.int8.onnx + Softmax (network-mode 1, explicit Q/DQ)
+      labels.txt                               one class name per line, in the model's order
+      config_preprocess_3d_custom.txt          nvdspreprocess: clips of T frames per source, NCDHW
+      config_infer_primary_3d_action.txt       nvinfer: classifier fed by the preprocess tensor
+      deepstream_action_recognition_config.txt the sample app's own config (streams, the two above)
+      README.md                                the run command
+
+Pipeline (NVIDIA's sample): nvstreammux -> nvdspreprocess (libnvds_custom_sequence_preprocess
+gathers frames into sequences per source, normalizes, batches) -> nvinfer -> tiler -> osd.
+The student takes (N, 3, T, S, S) normalized as (x/255 - mean) / std; the custom library computes
+(pixel - offset) * scale on 0-255 pixels, so offset = 255 * mean and scale = 1 / (255 * std).
+nvinfer's classifier parser reads probabilities, hence the Softmax appended to the graph.
+Key names and values follow ../shared/notes/deploy-conventions.md (the sample's config files).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from edgekd.errors import ExportError
+
+BUNDLE = "deepstream"
+OUTPUT = "probs"
+NETWORK_MODE = {"fp32": 0, "int8": 1, "fp16": 2}   # nvinfer network-mode
+GIE_ID = 1                                         # nvinfer gie-unique-id == nvdspreprocess target-unique-ids
+DS_LIB = "/opt/nvidia/deepstream/deepstream/lib"   # where DeepStream installs its libraries (on the target)
+SAMPLE_STREAM = "file:///opt/nvidia/deepstream/deepstream/samples/streams/sample_1080p_h264.mp4"
+APP = "deepstream-3d-action-recognition"
+PREPROCESS, INFER, APP_CONFIG = ("config_preprocess_3d_custom.txt", "config_infer_primary_3d_action.txt",
+                                 "deepstream_action_recognition_config.txt")
+
+
+@dataclass(frozen=True)
+class Normalization:
+    """DeepStream's per-channel (pixel - offset) * scale, pixels 0-255, from a student's mean/std on [0, 1]."""
+
+    offsets: tuple[float, ...]
+    scales: tuple[float, ...]
+
+    @classmethod
+    def from_mean_std(cls, mean, std) -> "Normalization":
+        return cls(tuple(255.0 * m for m in mean), tuple(1.0 / (255.0 * s) for s in std))
+
+
+def _num(v: float) -> str:
+    return f"{v:.6g}"
+
+
+def render_ini(sections: dict[str, dict[str, Any]], header: str = "") -> str:
+    """GKeyFile text (what DeepStream parses): [section] then key=value lines."""
+    lines = [f"# {h}" for h in header.splitlines()] if header else []
+    for name, keys in sections.items():
+        lines += ([""] if lines else []) + [f"[{name}]"] + [f"{k}={v}" for k, v in keys.items()]
+    return "\n".join(lines) + "\n"
+
+
+def parse_ini(text: str) -> dict[str, dict[str, str]]:
+    """The inverse of render_ini (comments and blank lines skipped)."""
+    out: dict[str, dict[str, str]] = {}
+    section = None
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("[") and line.endswith("]"):
+            section = out.setdefault(line[1:-1], {})
+        elif section is not None and "=" in line:
+            k, v = line.split("=", 1)
+            section[k.strip()] = v.strip()
+    return out
+
+
+def preprocess_config(spec, *, max_batch: int, input_name: str, stride: int = 1) -> dict[str, dict[str, Any]]:
+    norm = Normalization.from_mean_std(spec.mean, spec.std)
+    return {
+        "property": {
+            "enable": 1, "target-unique-ids": GIE_ID, "process-on-frame": 1,
+            # NCDHW: batch;channels;frames;height;width (network-input-order=2 is the custom library's order)
+            "network-input-shape": f"{max_batch};3;{spec.frames};{spec.size};{spec.size}",
+            "network-color-format": 0, "network-input-order": 2, "tensor-data-type": 0, "tensor-name": input_name,
+            "processing-width": spec.size, "processing-height": spec.size,
+            "scaling-pool-memory-type": 0, "scaling-pool-compute-hw": 0, "scaling-filter": 1,
+            "tensor-buf-pool-size": 8,
+            "custom-lib-path": f"{DS_LIB}/libnvds_custom_sequence_preprocess.so",
+            "custom-tensor-preparation-function": "CustomSequenceTensorPreparation",
+        },
+        "user-configs": {
+            "channel-scale-factors": ";".join(_num(s) for s in norm.scales),
+            "channel-mean-offsets": ";".join(_num(o) for o in norm.offsets),
+            "stride": stride,                                # window slides this many (subsampled) frames
+            "subsample": max(0, int(spec.frame_stride) - 1),  # frames skipped between kept frames
+        },
+        "group-0": {"src-ids": -1, "process-on-roi": 0},     # every source, whole frame
+    }
+
+
+def infer_config(*, onnx_file: str, precision: str, max_batch: int) -> dict[str, dict[str, Any]]:
+    engine = f"{onnx_file}_b{max_batch}_gpu0_{precision}.engine"  # the name nvinfer caches the engine under
+    return {"property": {
+        "gpu-id": 0, "onnx-file": onnx_file, "model-engine-file": engine, "labelfile-path": "labels.txt",
+        "batch-size": max_batch, "process-mode": 1, "input-tensor-from-meta": 1,
+        "network-mode": NETWORK_MODE[precision], "gie-unique-id": GIE_ID, "network-type": 1,
+        "output-tensor-meta": 1, "tensor-meta-pool-size": 8,
+    }}
+
+
+def app_config(*, max_batch: int) -> dict[str, dict[str, Any]]:
+    return {APP.removeprefix("deepstream-3d-"): {
+        "uri-list": ";".join([SAMPLE_STREAM] * max_batch), "display-sync": 0,
+        "preprocess-config": PREPROCESS, "infer-config": INFER,
+        "muxer-height": 720, "muxer-width": 1280, "muxer-batch-timeout": 40000,
+        "tiler-height": 720, "tiler-width": 1280, "fakesink": 1, "debug": 0, "enable-fps": 1,
+    }}
+
+
+def with_softmax(src: Path, dst: Path) -> None:
+    """Copy of `src` whose single output is Softmax(logits, axis=1) named "probs"."""
+    import onnx
+    from onnx import helper
+
+    from edgekd.io import atomic_path
+
+    m = onnx.load(str(src))
+    logits = m.graph.output[0]
+    m.graph.node.append(helper.make_node("Softmax", [logits.name], [OUTPUT], name="edgekd_softmax", axis=1))
+    probs = onnx.ValueInfoProto()
+    probs.CopyFrom(logits)
+    probs.name = OUTPUT
+    del m.graph.output[:]
+    m.graph.output.append(probs)
+    onnx.checker.check_model(m)
+    with atomic_path(dst) as t:
+        onnx.save(m, str(t))
+
+
+def _check_softmax(src: Path, dst: Path, x) -> float:
+    """max |softmax(src(x)) - dst(x)|: the appended Softmax changed nothing but the output's scale."""
+    import numpy as np
+
+    from edgekd.runtime.metrics import softmax
+    from edgekd.runtime.runners import OrtRunner
+
+    with OrtRunner(src, "cpu", "fp32", graph_optimization="disable") as a, \
+            OrtRunner(dst, "cpu", "fp32", graph_optimization="disable") as b:
+        a.load()
+        b.load()
+        return float(np.abs(softmax(a.run(x)) - b.run(x)).max())
+
+
+def write_bundle(export_dir: Path, *, spec, name: str, precision: str = "fp16", max_batch: int = 4,
+                 input_name: str = "video", stride: int = 1) -> dict[str, Any]:
+    """Write export_dir/deepstream/ from the export's ONNX files; returns its artifact.json record."""
+    import numpy as np
+
+    from edgekd.io import write_text_atomic
+
+    src = export_dir / ("student.int8.onnx" if precision == "int8" else "student.onnx")
+    if not src.is_file():
+        raise ExportError(f"the DeepStream bundle for {precision} needs {src.name}, which this export lacks",
+                          "drop --no-quantize for INT8, or pass --fp16 for an FP16 DeepStream engine")
+    out = export_dir / BUNDLE
+    out.mkdir(exist_ok=True)
+    onnx_file = "model.int8.onnx" if precision == "int8" else "model.onnx"
+    with_softmax(src, out / onnx_file)
+    probe = np.random.default_rng(0).standard_normal((2, *spec.input_shape(1)[1:]), dtype=np.float32)
+    softmax_err = _check_softmax(src, out / onnx_file, probe)
+    if softmax_err > 1e-5:
+        raise ExportError(f"{BUNDLE}/{onnx_file} does not equal softmax(student logits): max |Δ| {softmax_err:.2e}",
+                          "report the student; the appended Softmax node is wrong")
+    write_text_atomic(out / "labels.txt", "\n".join(spec.class_names) + "\n")
+    head = f"edgekd {name}: {spec.frames}x{spec.size}x{spec.size} clips, {spec.num_classes} classes, {precision}"
+    write_text_atomic(out / PREPROCESS, render_ini(preprocess_config(spec, max_batch=max_batch, input_name=input_name,
+                                                                     stride=stride), head))
+    write_text_atomic(out / INFER, render_ini(infer_config(onnx_file=onnx_file, precision=precision,
+                                                           max_batch=max_batch), head))
+    write_text_atomic(out / APP_CONFIG, render_ini(app_config(max_batch=max_batch), head))
+    run = f"{APP} -c {APP_CONFIG}"
+    write_text_atomic(out / "README.md", _readme(name, spec, precision, max_batch, onnx_file, run))
+    return {"folder": BUNDLE, "files": sorted(p.name for p in out.iterdir()), "onnx": onnx_file,
+            "precision": precision, "network_mode": NETWORK_MODE[precision], "max_batch": max_batch,
+            "softmax_check_max_abs": softmax_err, "run": f"cd {BUNDLE} && {run}"}
+
+
+def _readme(name: str, spec, precision: str, max_batch: int, onnx_file: str, run: str) -> str:
+    norm = Normalization.from_mean_std(spec.mean, spec.std)
+    return f"""# {name} for DeepStream (3D action recognition)
+
+Run on the target (DeepStream 7 with its `{APP}` sample app built):
+
+    cd {BUNDLE}
+    {run}
+
+Replace `uri-list` in `{APP_CONFIG}` with your streams (one per batch slot, {max_batch} here).
+
+- `{onnx_file}`: the student with a Softmax output (`{OUTPUT}`, {spec.num_classes} classes); nvinfer builds
+  a {precision} TensorRT engine from it on first run (network-mode {NETWORK_MODE[precision]}) and caches it.
+  {'It is the explicit Q/DQ INT8 graph: TensorRT needs no calibration file.' if precision == 'int8' else
+   'For INT8, re-export with `--deepstream --trt --int8` (the explicit Q/DQ graph; no calibration file).'}
+- Input: {max_batch} x 3 x {spec.frames} x {spec.size} x {spec.size} (NCDHW), RGB, every
+  {spec.frame_stride} frame(s); normalization (pixel - offset) * scale with offsets
+  {', '.join(_num(o) for o in norm.offsets)} and scales {', '.join(_num(s) for s in norm.scales)}
+  (the student's mean {list(spec.mean)} and std {list(spec.std)} on [0, 1] pixels).
+- nvdspreprocess scales the whole frame to {spec.size}x{spec.size}; the student was evaluated on a
+  center crop, so very wide streams see a squeezed image.
+"""

@@ -1,0 +1,166 @@
+"""The reduced-precision ONNX files of an export, each proven on the same clips as student.onnx.
+
+    student.int8.onnx       Q/DQ by TensorRT's rules (edgekd.export.qdq): what TensorRT, DeepStream
+                            and Triton's tensorrt_plan compile; accuracy measured with TensorRT's
+                            arithmetic on CPU (ORT, graph as written) and, for information, with ORT's
+                            fused CPU kernels
+    student.int8-cpu.onnx   ORT's x86 format (uint8 asymmetric activations, 7-bit weights,
+                            edgekd.export.int8) - kept only when it is the fastest ORT CPU file here
+    student.fp16.onnx       FP16 weights/activations, FP32 I/O (edgekd.export.fp16) for ORT CUDA / Triton
+
+Each function returns artifact.json entries; `runtime_map` says which file each runtime should load.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+CPU_INT8 = "student.int8-cpu.onnx"
+# The CPU variant must beat the next-fastest ORT CPU file by this much to be worth a second INT8 file.
+CPU_KEEP_MARGIN = 0.05
+
+
+def _eval_logits(runner, x: np.ndarray, rep, desc: str) -> np.ndarray:
+    from edgekd.runtime.runners import logits
+
+    with rep.bar(desc, len(x)) as bar:
+        return logits(runner, x, 8, bar.advance)
+
+
+def _accuracy(ev, f32: np.ndarray, out: np.ndarray) -> dict[str, Any]:
+    from edgekd.runtime.metrics import agreement, classification
+
+    m32, m = classification(f32, ev.labels), classification(out, ev.labels)
+    return {**ev.describe(), "fp32_top1": m32["top1"], "top1": m["top1"], "top5": m["top5"],
+            "delta": None if m32["top1"] is None else m["top1"] - m32["top1"], "agreement_with_fp32": agreement(f32, out)}
+
+
+def _say_acc(rep, label: str, acc: dict[str, Any]) -> None:
+    head = (f"{acc['top1']:.3f} vs FP32 {acc['fp32_top1']:.3f} (Δ {acc['delta']:+.3f}), "
+            if acc["fp32_top1"] is not None else "(labels are not the model's classes) ")
+    rep.done(f"{label} accuracy on {acc['clips']} {acc['split']} clips: {head}agreement with FP32 "
+             f"{acc['agreement_with_fp32']:.3f}")
+
+
+def cpu_latency_ms(paths: dict[str, Path], x1: np.ndarray, rounds: int = 3, calls: int = 10) -> dict[str, float]:
+    """Median batch-1 ORT CPU latency (1 thread) per file; rounds interleave the files so load hits all alike."""
+    from edgekd.runtime.runners import OrtRunner
+
+    runners = {k: OrtRunner(p, "cpu", k, threads=1) for k, p in paths.items()}
+    times: dict[str, list[float]] = {k: [] for k in paths}
+    try:
+        for r in runners.values():
+            r.load()
+            r.warmup(x1, 3)
+        for _ in range(rounds):
+            for k, r in runners.items():
+                for _ in range(calls):
+                    t0 = time.perf_counter()
+                    r.run(x1)
+                    times[k].append(time.perf_counter() - t0)
+    finally:
+        for r in runners.values():
+            r.close()
+    return {k: float(np.median(v) * 1e3) for k, v in times.items()}
+
+
+def int8_artifacts(stage: Path, *, rep, settings, info, ev, calib, cmp, f32: np.ndarray, tol, opset: int,
+                   cpu_int8: str = "auto") -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """student.int8.onnx (+ student.int8-cpu.onnx when it pays); (artifact entries, CPU choice record)."""
+    from edgekd.export.int8 import quantize_int8
+    from edgekd.export.qdq import TRT_EMULATION, QdqSettings, quantize_qdq
+    from edgekd.runtime.artifact import file_entry
+    from edgekd.runtime.runners import OrtRunner
+
+    t0 = time.perf_counter()
+    q = quantize_qdq(stage / "student.onnx", stage / "student.int8.onnx", calib.x,
+                     QdqSettings(method=settings.method, percentile=settings.percentile,
+                                 calibration_clips=settings.calibration_clips), input_name=info.input_name)
+    rep.done(f"student.int8.onnx: Q/DQ by TensorRT's rules ({q['weights']} weights, {q['activations']} activations), "
+             f"{q['method']} calibration on {q['calibration_clips']} {calib.split} clips ({time.perf_counter() - t0:.1f} s)")
+    with OrtRunner(stage / "student.int8.onnx", "cpu", "int8", graph_optimization=TRT_EMULATION) as emu:
+        emu.load()
+        par = cmp.judge(emu, "student.int8.onnx (TensorRT arithmetic on ONNX Runtime CPU)", tol["int8"])
+        acc = _accuracy(ev, f32, _eval_logits(emu, ev.x, rep, "INT8 (TensorRT arithmetic) on eval clips"))
+    _say_acc(rep, "INT8 (TensorRT arithmetic)", acc)
+    with OrtRunner(stage / "student.int8.onnx", "cpu", "int8") as fused:  # ORT's fused CPU kernels, for information
+        fused.load()
+        acc_cpu = _accuracy(ev, f32, _eval_logits(fused, ev.x, rep, "INT8 (ORT CPU kernels) on eval clips"))
+    entry = file_entry(stage, "student.int8.onnx", fmt="onnx", precision="int8", runtime="tensorrt",
+                       runtimes=["tensorrt", "deepstream", "triton:tensorrt_plan", "onnxruntime-cpu"],
+                       opset=opset, quantization=q, parity=par, accuracy=acc,
+                       measured_with="onnxruntime CPU, graph optimizations off: DequantizeLinear -> float op -> "
+                                     "QuantizeLinear, TensorRT's int8 arithmetic",
+                       onnxruntime_cpu_kernels={"accuracy": acc_cpu}, calibration=calib.describe(),
+                       input={"name": info.input_name, "shape": info.input_shape})
+    entries = [entry]
+
+    # The CPU-optimized variant: only worth a second file when ORT runs it faster than the others.
+    choice: dict[str, Any] = {"policy": cpu_int8}
+    if cpu_int8 == "never":
+        return entries, {**choice, "kept": False, "why": "not asked for (--cpu-int8 never)"}
+    qc = quantize_int8(stage / "student.onnx", stage / CPU_INT8, calib.x, settings, input_name=info.input_name)
+    with OrtRunner(stage / CPU_INT8, "cpu", "int8") as cpu:
+        cpu.load()
+        par_c = cmp.judge(cpu, f"{CPU_INT8} (ONNX Runtime CPU INT8)", tol["int8"], raise_on_fail=False)
+        acc_c = _accuracy(ev, f32, _eval_logits(cpu, ev.x, rep, "INT8 (CPU variant) on eval clips"))
+    ms = cpu_latency_ms({"fp32": stage / "student.onnx", "int8": stage / "student.int8.onnx",
+                         "int8-cpu": stage / CPU_INT8}, ev.x[:1])
+    best_other = min(ms["fp32"], ms["int8"])
+    faster = ms["int8-cpu"] < (1 - CPU_KEEP_MARGIN) * best_other
+    keep = cpu_int8 == "always" or (faster and par_c["passed"])
+    # ORT's fused kernels may lose accuracy on the Q/DQ file (see edgekd.export.qdq): it counts only when they agree
+    usable = {"fp32": ms["fp32"], "int8-cpu": ms["int8-cpu"] if keep else float("inf"),
+              "int8": ms["int8"] if acc_cpu["agreement_with_fp32"] >= 0.95 else float("inf")}
+    fastest = min(usable, key=usable.get)
+    why = (f"ORT CPU batch 1, 1 thread: FP32 {ms['fp32']:.2f} ms, Q/DQ INT8 {ms['int8']:.2f} ms, "
+           f"CPU INT8 {ms['int8-cpu']:.2f} ms")
+    choice.update(kept=keep, latency_ms=ms, fastest_on_cpu={"fp32": "student.onnx", "int8": "student.int8.onnx",
+                                                             "int8-cpu": CPU_INT8}[fastest],
+                  why=why + ("" if keep else (" - not faster, so not kept" if par_c["passed"] else
+                                              " - fails parity, so not kept")))
+    (rep.done if keep else rep.warn)(f"{CPU_INT8}: {choice['why']}")
+    if keep:
+        entries.append(file_entry(stage, CPU_INT8, fmt="onnx", precision="int8", runtime="onnxruntime-cpu",
+                                  runtimes=["onnxruntime-cpu"], opset=opset, quantization=qc, parity=par_c,
+                                  accuracy=acc_c, calibration=calib.describe(), latency_ms=ms,
+                                  input={"name": info.input_name, "shape": info.input_shape}))
+    else:
+        (stage / CPU_INT8).unlink()
+    return entries, choice
+
+
+def fp16_artifact(stage: Path, *, rep, info, ev, cmp, f32: np.ndarray, tol, opset: int) -> dict[str, Any]:
+    """student.fp16.onnx with its parity vs PyTorch and agreement with FP32 on the eval clips (ORT CPU)."""
+    from edgekd.export.fp16 import convert_fp16
+    from edgekd.runtime.artifact import file_entry
+    from edgekd.runtime.runners import OrtRunner
+
+    conv = convert_fp16(stage / "student.onnx", stage / "student.fp16.onnx")
+    with OrtRunner(stage / "student.fp16.onnx", "cpu", "fp16") as half:
+        half.load()
+        par = cmp.judge(half, "student.fp16.onnx (ONNX Runtime CPU FP16)", tol["fp16"])
+        acc = _accuracy(ev, f32, _eval_logits(half, ev.x, rep, "FP16 on eval clips"))
+    c = par["clips"]
+    rep.done(f"student.fp16.onnx: FP16 inside, FP32 I/O; parity vs PyTorch max |Δ| {c['max_abs']:.2e}, "
+             f"cosine ≥ {c['cosine_min']:.5f}; agreement with FP32 {acc['agreement_with_fp32']:.3f}")
+    return file_entry(stage, "student.fp16.onnx", fmt="onnx", precision="fp16", runtime="onnxruntime-cuda",
+                      runtimes=["onnxruntime-cuda", "triton:onnxruntime", "onnxruntime-cpu"], opset=opset,
+                      conversion=conv, parity=par, accuracy=acc,
+                      input={"name": info.input_name, "shape": info.input_shape, "dtype": "float32"})
+
+
+def runtime_map(artifacts: list[dict[str, Any]], cpu_choice: dict[str, Any] | None) -> dict[str, str]:
+    """Which file each runtime should load (artifact.json "deploy" block)."""
+    files = {a["file"] for a in artifacts}
+    out = {"tensorrt fp32/fp16": "student.onnx (TensorRT makes FP16 itself: --fp16)"}
+    if "student.int8.onnx" in files:
+        out["tensorrt int8"] = "student.int8.onnx (explicit Q/DQ: --int8, no calibrator)"
+    out["onnxruntime-cpu"] = (cpu_choice or {}).get("fastest_on_cpu", "student.onnx")
+    if "student.fp16.onnx" in files:
+        out["onnxruntime-cuda fp16"] = "student.fp16.onnx"
+    return out

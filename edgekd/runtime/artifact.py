@@ -1,0 +1,116 @@
+"""The artifact contract between export and bench: file names, artifact.json, ONNX metadata.
+
+artifact.json: what an export folder holds and the evidence that each file is the trained student.
+
+    {
+      "format": "onnx", "precision": "fp32", "file": "student.onnx",     # the primary artifact
+      "input":  {"name": "video", "shape": ["batch", 3, T, S, S], "dtype": "float32",
+                 "layout": "NCTHW", "dynamic_axes": {"video": {"0": "batch"}, ...}},
+      "outputs": [{"name": "logits", "shape": ["batch", C]}],
+      "opset": 17, "data_spec": {...}, "student": {"name", "kwargs"},
+      "checkpoint": {"path": "../checkpoint.pt", "sha256": "..."},
+      "parity_inputs": {"clips": {source, split, clips, labels_match}, "noise": N},
+      "artifacts": [ {format, precision, file, sha256, bytes, parity, ...}, ... ],
+      "libraries": {"torch", "onnx", "onnxruntime", "tensorrt", "numpy", "python", "edgekd"},
+      "created": "2025-...",
+    }
+
+Each entry of "artifacts" carries its own parity block (figures vs PyTorch + the tolerance that
+judged them); the INT8 entry also carries "quantization" settings and "accuracy" on the eval split;
+a TensorRT entry is either a built engine or the build manifest with the reason none was built.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+from edgekd.errors import ExportError
+from edgekd.io import read_json
+
+INPUT_NAME = "video"
+OUTPUT_NAME = "logits"
+ONNX_NAMES = {"fp32": "student.onnx", "fp16": "student.fp16.onnx", "int8": "student.int8.onnx"}
+ARTIFACT_FILE = "artifact.json"
+ARTIFACT_FORMAT = "edgekd-export"
+
+
+def library_versions() -> dict[str, str | None]:
+    """Versions of everything that shaped the artifacts (None = not installed)."""
+    from importlib import metadata
+
+    from edgekd import __version__
+
+    def version(dist: str) -> str | None:
+        try:
+            return metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            return None
+
+    ort = version("onnxruntime") or version("onnxruntime-gpu")
+    return {"edgekd": __version__, "python": platform.python_version(), "torch": version("torch"),
+            "onnx": version("onnx"), "onnxruntime": ort, "numpy": version("numpy"),
+            "tensorrt": version("tensorrt") or version("tensorrt-cu12") or version("tensorrt-libs")}
+
+
+def file_entry(root: Path, rel: str, *, fmt: str, precision: str, **extra: Any) -> dict[str, Any]:
+    from edgekd.io import sha256_file
+
+    path = root / rel
+    return {"format": fmt, "precision": precision, "file": rel, "sha256": sha256_file(path),
+            "bytes": path.stat().st_size, **extra}
+
+
+def now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+def load_artifact(export_dir: str | Path) -> dict[str, Any]:
+    path = Path(export_dir) / ARTIFACT_FILE
+    if not path.is_file():
+        raise ExportError(f"no {ARTIFACT_FILE} in {export_dir}", "run `edgekd export RUN` first")
+    data = read_json(path, ExportError, "re-export with --force")
+    if data.get("kind") != ARTIFACT_FORMAT:
+        raise ExportError(f"{path} was not written by edgekd export", "re-export with --force")
+    return data
+
+
+def metadata(spec, student_name: str, opset: int, extra: dict[str, Any] | None = None) -> dict[str, str]:
+    """metadata_props: a deployed model carries its own preprocessing contract (all values are strings)."""
+    from edgekd import __version__
+
+    props = {
+        "edgekd_version": __version__,
+        "student": student_name,
+        "class_names": json.dumps(list(spec.class_names)),
+        "num_classes": str(spec.num_classes),
+        "mean": json.dumps(list(spec.mean)),
+        "std": json.dumps(list(spec.std)),
+        "frames": str(spec.frames),
+        "size": str(spec.size),
+        "frame_stride": str(spec.frame_stride),
+        "input_layout": "NCTHW, RGB, float32 in [0,1] then (x - mean) / std",
+        "opset": str(opset),
+    }
+    for k, v in (extra or {}).items():
+        props[k] = v if isinstance(v, str) else json.dumps(v)
+    return props
+
+
+def read_metadata(path: str | Path) -> dict[str, str]:
+    import onnx
+
+    m = onnx.load(str(path), load_external_data=False)
+    return {p.key: p.value for p in m.metadata_props}
+
+
+def spec_from_metadata(meta: dict[str, str]) -> dict[str, Any] | None:
+    """The data-spec dict an ONNX file's metadata carries (None when it carries none)."""
+    if "frames" not in meta:
+        return None
+    return {"frames": int(meta["frames"]), "size": int(meta["size"]), "class_names": json.loads(meta["class_names"]),
+            "mean": json.loads(meta["mean"]), "std": json.loads(meta["std"]),
+            "frame_stride": int(meta.get("frame_stride", 1))}
