@@ -1,6 +1,9 @@
 """Test-split accuracy of a student: per epoch during training (one centre clip per video) and
 `edgekd eval RUN` with the multi-view protocol (K uniformly spaced clips x 3 spatial crops, softmax
 averaged per video; TimeBalance Sec. 4.2), top-1/top-5, per-class accuracy and a confusion matrix.
+
+`predict` only runs the model; every figure comes from edgekd.runtime.metrics (video_scores +
+classification), the function export and bench use too.
 """
 
 from __future__ import annotations
@@ -16,11 +19,13 @@ from edgekd.report import Reporter
 
 @torch.no_grad()
 def predict(model: torch.nn.Module, loader, device: torch.device, amp: bool = False,
-            channels_last: bool = False, progress=None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Video-level probabilities (N, C) (views averaged) and labels (N,) over a loader."""
+            channels_last: bool = False, progress=None):
+    """Logits (N, V, C) per video and view (V = 1 for single-clip loaders) and labels (N,), as numpy."""
+    import numpy as np
+
     was_training = model.training
     model.eval()
-    probs, labels = [], []
+    logits, labels = [], []
     for batch in loader:
         v = batch["video"].to(device, non_blocking=True)
         views = v.dim() == 6                                   # (B, n, 3, T, H, W): multi-view
@@ -28,41 +33,24 @@ def predict(model: torch.nn.Module, loader, device: torch.device, amp: bool = Fa
         if channels_last:
             x = x.contiguous(memory_format=torch.channels_last_3d)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp and device.type == "cuda"):
-            p = model(x).float().softmax(-1)                   # (B*n, C)
-        if views:
-            p = p.view(v.shape[0], v.shape[1], -1).mean(1)     # (B, C)
-        probs.append(p.cpu())
-        labels.append(batch["label"])
+            z = model(x).float()                               # (B*n, C)
+        logits.append(z.view(v.shape[0], v.shape[1] if views else 1, -1).cpu().numpy())
+        labels.append(batch["label"].numpy())
         if progress is not None:
             progress(len(batch["label"]))
     model.train(was_training)
-    if not probs:
-        return torch.zeros(0, 0), torch.zeros(0, dtype=torch.long)
-    return torch.cat(probs), torch.cat(labels)
+    if not logits:
+        return np.zeros((0, 1, 0), np.float32), np.zeros(0, np.int64)
+    return np.concatenate(logits), np.concatenate(labels)
 
 
-def accuracy_metrics(probs: torch.Tensor, labels: torch.Tensor, class_names: list[str]) -> dict[str, Any]:
-    """top-1, top-5 (top-k for k = min(5, C)), per-class accuracy and the confusion matrix."""
-    C = len(class_names)
-    n = int(labels.numel())
-    if n == 0:
-        return {"top1": 0.0, "top5": 0.0, "num_videos": 0, "per_class": {}, "confusion": []}
-    k = min(5, C)
-    topk = probs.topk(k, dim=-1).indices                       # (N, k)
-    pred = topk[:, 0]
-    confusion = torch.zeros(C, C, dtype=torch.long)
-    confusion.index_put_((labels, pred), torch.ones_like(labels), accumulate=True)  # rows: truth
-    per_class = {}
-    for c, name in enumerate(class_names):
-        total = int(confusion[c].sum())
-        per_class[name] = {"accuracy": float(confusion[c, c]) / total if total else None, "videos": total}
-    return {
-        "top1": float((pred == labels).float().mean()),
-        "top5": float((topk == labels[:, None]).any(-1).float().mean()),  # top-k with k = min(5, C)
-        "num_videos": n,
-        "per_class": per_class,
-        "confusion": confusion.tolist(),
-    }
+def accuracy_metrics(logits, labels, class_names: list[str]) -> dict[str, Any]:
+    """top-1, top-5 (k = min(5, C)), per-class accuracy and the confusion matrix of (N, V, C) view logits."""
+    from edgekd.runtime.metrics import classification, video_scores
+
+    m = classification(video_scores(logits), labels, class_names)
+    return {"top1": m["top1"] or 0.0, "top5": m["top5"] or 0.0, "num_videos": m["n"],
+            "per_class": m["per_class"], "confusion": m["confusion"]}
 
 
 def plot_confusion(confusion: list[list[int]], class_names: list[str], path: str | Path, title: str = "") -> Path:
@@ -135,8 +123,8 @@ def evaluate_run(run_dir: str | Path, *, data: str | None = None, clips: int | N
                          max(1, cfg.train.eval_batch_size // (views[0] * views[1])), workers=workers)
     t0 = time.perf_counter()
     with (reporter or Reporter.quiet()).bar("eval", len(test.entries), unit="videos") as bar:
-        probs, labels = predict(model, loader, dev, progress=bar.advance)
-    results = accuracy_metrics(probs, labels, list(spec.class_names))
+        logits, labels = predict(model, loader, dev, progress=bar.advance)
+    results = accuracy_metrics(logits, labels, list(spec.class_names))
     results.update({"run": str(run_dir), "checkpoint": str(ckpt_path), "protocol": {
         "clips": views[0], "crops": views[1], "frames": spec.frames, "size": spec.size,
         "frame_stride": spec.frame_stride}, "seconds": round(time.perf_counter() - t0, 2),

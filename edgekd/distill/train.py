@@ -192,9 +192,9 @@ def _distill(cfg: DistillConfig, env: dist.DistEnv, device: torch.device, given_
                                        "clips_per_s": clips * env.world_size / max(seconds, 1e-9),
                                        "epoch_s": seconds}
             if env.is_main and ((epoch + 1) % t.eval_every == 0 or last):
-                probs, labels = predict(model.student, test_loader, device, amp=amp_dtype is not None,
+                logits, labels = predict(model.student, test_loader, device, amp=amp_dtype is not None,
                                         channels_last=input_format is not None)
-                acc = accuracy_metrics(probs, labels, list(data.spec.class_names))
+                acc = accuracy_metrics(logits, labels, list(data.spec.class_names))
                 metrics.update(top1=acc["top1"], top5=acc["top5"])
                 if acc["top1"] > best["top1"]:
                     best = {"top1": acc["top1"], "epoch": epoch + 1}

@@ -9,7 +9,7 @@ artifact.json: what an export folder holds and the evidence that each file is th
       "outputs": [{"name": "logits", "shape": ["batch", C]}],
       "opset": 17, "data_spec": {...}, "student": {"name", "kwargs"},
       "checkpoint": {"path": "../checkpoint.pt", "sha256": "..."},
-      "parity_inputs": {"clips": {source, split, clips, labels_match}, "noise": N},
+      "parity_inputs": {"clips": {source, split, clips, labeled}, "noise": N},
       "artifacts": [ {format, precision, file, sha256, bytes, parity, ...}, ... ],
       "libraries": {"torch", "onnx", "onnxruntime", "tensorrt", "numpy", "python", "edgekd"},
       "created": "2025-...",

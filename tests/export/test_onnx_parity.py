@@ -84,3 +84,57 @@ def test_judge_fails_loudly_beyond_tolerance():
         judge("int8", ref, flipped, ref[:0], ref[:0], TOLERANCES["int8"])
     with pytest.raises(ExportError, match="non-finite"):
         judge("nan", ref, np.full_like(ref, np.nan), ref[:0], ref[:0], TOLERANCES["int8"])
+
+
+class ConstantRunner:
+    """An 'artifact' that ignores its input: what a broken graph with folded-away inputs computes."""
+
+    name, precision, providers_used, why = "constant", "fp32", ["none"], ""
+
+    def __init__(self, row):
+        self.row = row
+
+    def run(self, batch):
+        return np.repeat(self.row[None], len(batch), axis=0)
+
+
+def test_parity_refuses_a_reference_that_does_not_vary(tiny_synth, tmp_path, make_ckpt):
+    """MobileNet-TSM with untrained BatchNorm statistics: logits vary by ~1e-10 across inputs."""
+    import torch
+
+    from edgekd.export.api import export_run
+    from edgekd.students import build_student
+
+    torch.manual_seed(0)
+    raw = build_student("mobilenet_v3_small_tsm", num_classes=4, frames=4, size=32).state_dict()
+    run = make_ckpt(tmp_path / "run", "mobilenet_v3_small_tsm", tiny_synth, frames=4, state_dict=raw)
+    with pytest.raises(ExportError, match="hardly vary across") as e:
+        export_run(run, int8=False, parity_clips=4, noise_inputs=2)
+    assert "BatchNorm" in e.value.hint and not (run / "export").exists()
+
+
+def test_a_constant_output_fails_parity_against_a_calibrated_student(tiny_synth, tmp_path, make_ckpt):
+    from edgekd.checkpoint import build_student_from_checkpoint, load_checkpoint
+    from edgekd.export.parity import TOLERANCES, Comparator, noise_inputs
+    from edgekd.runtime.evalset import build_evalset
+    from edgekd.runtime.runners import TorchRunner
+
+    run = make_ckpt(tmp_path / "run", "mobilenet_v3_small_tsm", tiny_synth, frames=4)  # BN calibrated
+    model, spec = build_student_from_checkpoint(load_checkpoint(run / "checkpoint.pt"))
+    clips = build_evalset(tiny_synth, spec).x
+    with TorchRunner(model, "cpu", "fp32") as ref:
+        cmp = Comparator(ref, clips, noise_inputs(spec, 2))
+        assert cmp.judge(ref, "itself", TOLERANCES["fp32"])["passed"]
+        with pytest.raises(ExportError, match="does not match PyTorch"):
+            cmp.judge(ConstantRunner(cmp.ref_clips.mean(0)), "constant", TOLERANCES["fp32"])
+
+
+def test_check_reference_thresholds():
+    from edgekd.export.parity import check_reference
+
+    rng = np.random.default_rng(0)
+    check_reference(rng.standard_normal((6, 4)), "varies")
+    with pytest.raises(ExportError, match="hardly vary"):
+        check_reference(np.ones((6, 4)) + 3e-10 * rng.standard_normal((6, 4)), "near-constant")
+    with pytest.raises(ExportError, match="hardly vary"):
+        check_reference(rng.standard_normal((1, 4)), "one input")

@@ -20,10 +20,12 @@ def test_shipped_profile_loads_and_validates(name):
     assert set(p.peak_tflops) == set(PRECISIONS) and all(v > 0 for v in p.peak_tflops.values())
     # int8 never slower than fp16, fp16 never slower than fp32 (dense figures)
     assert p.peak_tflops["int8"] >= p.peak_tflops["fp16"] >= p.peak_tflops["fp32"]
-    assert p.bandwidth_gbs > 0 and p.memory_gb > 0 and p.match
+    assert p.bandwidth_gbs > 0 and p.memory_gb > 0 and (p.match or name == "x86-cpu")  # x86-cpu: a nominal machine
     assert set(p.runtimes) <= set(RUNTIMES) and set(p.precisions) <= set(PRECISIONS)
     assert all(b >= 1 for b in p.batch_sizes) and p.iterations >= 1 and p.warmup >= 0
-    assert p.budget_ms == pytest.approx(1000 * p.clip_frames / p.target_fps)
+    # the workload: cameras x fps, one prediction every stride_frames; budget = one clip's share at batch 1
+    assert p.cameras >= 1 and p.stride_frames >= 1 and p.kernel_launch_us >= 0
+    assert p.budget_ms == pytest.approx(1000 * p.stride_frames / p.fps / p.cameras)
     if p.kind == "cpu":
         assert p.tensorrt_version is None and p.jetpack is None
     else:
@@ -108,6 +110,39 @@ def test_cli_lists_profiles(capsys):
 
     assert main(["profiles"]) == 0
     out = capsys.readouterr().out
-    assert all(n in out for n in EXPECTED)
+    assert all(n in out for n in EXPECTED) and "30 fps" in out
     assert main(["profiles", "h10"]) != 0
     assert "h100" in capsys.readouterr().err
+
+
+def test_two_profiles_never_share_a_device_string():
+    """Each profile's match patterns are tried against every other profile's device string and patterns."""
+    from edgekd.runtime.host import matches
+
+    profiles = [load_profile(n) for n in names()]
+    # real device strings the patterns are meant for (GPU names; Jetson model + nvpmodel mode)
+    devices = {"orin-nano-8gb-15w": "NVIDIA Jetson Orin Nano Engineering Reference Developer Kit 15W",
+               "orin-nano-8gb-super": "NVIDIA Jetson Orin Nano Engineering Reference Developer Kit Super MAXN_SUPER",
+               "agx-orin-64gb": "NVIDIA Jetson AGX Orin Developer Kit MAXN", "orin-nx-16gb": "NVIDIA Orin NX Developer Kit 25W",
+               "xavier-nx": "NVIDIA Jetson Xavier NX Developer Kit MODE_15W_6CORE", "t4": "Tesla T4", "l4": "NVIDIA L4",
+               "a100": "NVIDIA A100-SXM4-80GB", "h100": "NVIDIA H100 80GB HBM3", "rtx-4090": "NVIDIA GeForce RTX 4090"}
+    for p in profiles:
+        owners = [q.name for q in profiles if q.match and matches(q.match, [devices.get(p.name, p.device)])]
+        assert owners == ([p.name] if p.match else []), (p.name, owners)
+    assert not matches(load_profile("l4").match, ["NVIDIA L40S"])  # whole words: L4 is not L40S
+    assert not matches(load_profile("x86-cpu").match, ["x86_64", "AMD EPYC 7B13"])  # nominal: no host is it
+
+
+def test_jetson_device_string_carries_the_power_mode():
+    from edgekd.runtime.host import device_names
+
+    env = {"gpu": None, "jetson": {"model": "NVIDIA Jetson Orin Nano Developer Kit",
+                                   "nvpmodel": "NV Power Mode: MAXN_SUPER\n2"}}
+    assert device_names(env) == ["NVIDIA Jetson Orin Nano Developer Kit MAXN_SUPER"]
+    assert matches_profile("orin-nano-8gb-super", env) and not matches_profile("orin-nano-8gb-15w", env)
+
+
+def matches_profile(name, env):
+    from edgekd.runtime.host import device_names, matches
+
+    return matches(load_profile(name).match, device_names(env))
