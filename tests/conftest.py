@@ -66,12 +66,12 @@ def online_tsm_run(tiny_synth, tmp_path_factory) -> Path:
 
     from edgekd.checkpoint import save_checkpoint
     from edgekd.data.manifest import Manifest, default_data_spec
-    from edgekd.export.parity import load_clips
+    from edgekd.runtime.evalset import build_evalset
     from edgekd.students import build_student
 
     manifest = Manifest.load(tiny_synth)
     spec = default_data_spec(manifest)
-    train = load_clips(spec, manifest, split="train", limit=12, source=str(tiny_synth))
+    train = build_evalset(tiny_synth, spec, split="train", limit=12)
     torch.manual_seed(0)
     model = build_student("mobilenet_v3_small_tsm", num_classes=spec.num_classes, frames=spec.frames,
                           size=spec.size, width=0.5, shift="online")
@@ -88,3 +88,13 @@ def online_tsm_run(tiny_synth, tmp_path_factory) -> Path:
                     state_dict=model.eval().state_dict(), data_spec=spec,
                     config={"data": {"path": str(tiny_synth)}}, metrics={})
     return run
+
+
+@pytest.fixture(scope="session")
+def stream_export(online_tsm_run, tmp_path_factory) -> Path:
+    """An export folder of `online_tsm_run` with student.onnx and student.stream.onnx (no INT8/FP16)."""
+    from edgekd.export.api import export_run
+
+    out = tmp_path_factory.mktemp("stream") / "export"
+    return export_run(online_tsm_run, out, int8=False, fp16_onnx=False, streaming=True, parity_clips=4,
+                      noise_inputs=2)

@@ -101,6 +101,8 @@ class ShiftInvertedResidual(nn.Module):
         self.frames = frames
         self.shift_div = shift_div
         self.shift = online_shift if online else temporal_shift
+        # a Python int, so the streaming graph slices with constants (static state shapes)
+        self.fold = ir.block[0][0].in_channels // shift_div
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.use_res_connect:
@@ -110,7 +112,7 @@ class ShiftInvertedResidual(nn.Module):
 
     def step(self, x: torch.Tensor, buffer: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """One frame of the online block: (N, C, H, W), buffer -> (N, C, H, W), new buffer."""
-        shifted, buffer = shift_step(x, buffer, buffer.shape[1])
+        shifted, buffer = shift_step(x, buffer, self.fold)
         return x + self.block(shifted), buffer
 
 
@@ -157,8 +159,7 @@ class MobileNetV3TSM(Student):
         x = frame
         for m in self.features:
             if isinstance(m, ShiftInvertedResidual) and m.use_res_connect:
-                fold = x.shape[1] // m.shift_div
-                x, b = m.step(x, next(buffers) if buffers is not None else torch.zeros_like(x[:, :fold]))
+                x, b = m.step(x, next(buffers) if buffers is not None else torch.zeros_like(x[:, :m.fold]))
                 new.append(b)                                    # (N, fold, H', W')
             else:
                 x = m(x)                                         # (N, C, H', W')

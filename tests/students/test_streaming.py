@@ -18,11 +18,9 @@ def _trained(run):
 
 
 def _real_clips(tiny_synth, spec, n=4):
-    from edgekd.data.manifest import Manifest
-    from edgekd.export.parity import load_clips
+    from edgekd.runtime.evalset import build_evalset
 
-    return torch.from_numpy(load_clips(spec, Manifest.load(tiny_synth), split="test", limit=n,
-                                       source="tiny").x)
+    return torch.from_numpy(build_evalset(tiny_synth, spec, split="test", limit=n).x)
 
 
 def _frame_by_frame(model, clips, state=None):
