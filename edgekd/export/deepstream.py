@@ -148,8 +148,6 @@ def _check_softmax(src: Path, dst: Path, x) -> float:
 
     with OrtRunner(src, "cpu", "fp32", graph_optimization="disable") as a, \
             OrtRunner(dst, "cpu", "fp32", graph_optimization="disable") as b:
-        a.load()
-        b.load()
         return float(np.abs(softmax(a.run(x)) - b.run(x)).max())
 
 

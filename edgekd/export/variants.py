@@ -83,12 +83,10 @@ def int8_artifacts(stage: Path, *, rep, settings, info, ev, calib, cmp, f32: np.
     rep.done(f"student.int8.onnx: Q/DQ by TensorRT's rules ({q['weights']} weights, {q['activations']} activations), "
              f"{q['method']} calibration on {q['calibration_clips']} {calib.split} clips ({time.perf_counter() - t0:.1f} s)")
     with OrtRunner(stage / "student.int8.onnx", "cpu", "int8", graph_optimization=TRT_EMULATION) as emu:
-        emu.load()
         par = cmp.judge(emu, "student.int8.onnx (TensorRT arithmetic on ONNX Runtime CPU)", tol["int8"])
         acc = _accuracy(ev, f32, _eval_logits(emu, ev.x, rep, "INT8 (TensorRT arithmetic) on eval clips"))
     _say_acc(rep, "INT8 (TensorRT arithmetic)", acc)
     with OrtRunner(stage / "student.int8.onnx", "cpu", "int8") as fused:  # ORT's fused CPU kernels, for information
-        fused.load()
         acc_cpu = _accuracy(ev, f32, _eval_logits(fused, ev.x, rep, "INT8 (ORT CPU kernels) on eval clips"))
     entry = file_entry(stage, "student.int8.onnx", fmt="onnx", precision="int8", runtime="tensorrt",
                        runtimes=["tensorrt", "deepstream", "triton:tensorrt_plan", "onnxruntime-cpu"],
@@ -105,7 +103,6 @@ def int8_artifacts(stage: Path, *, rep, settings, info, ev, calib, cmp, f32: np.
         return entries, {**choice, "kept": False, "why": "not asked for (--cpu-int8 never)"}
     qc = quantize_int8(stage / "student.onnx", stage / CPU_INT8, calib.x, settings, input_name=info.input_name)
     with OrtRunner(stage / CPU_INT8, "cpu", "int8") as cpu:
-        cpu.load()
         par_c = cmp.judge(cpu, f"{CPU_INT8} (ONNX Runtime CPU INT8)", tol["int8"], raise_on_fail=False)
         acc_c = _accuracy(ev, f32, _eval_logits(cpu, ev.x, rep, "INT8 (CPU variant) on eval clips"))
     ms = cpu_latency_ms({"fp32": stage / "student.onnx", "int8": stage / "student.int8.onnx",
@@ -142,7 +139,6 @@ def fp16_artifact(stage: Path, *, rep, info, ev, cmp, f32: np.ndarray, tol, opse
 
     conv = convert_fp16(stage / "student.onnx", stage / "student.fp16.onnx")
     with OrtRunner(stage / "student.fp16.onnx", "cpu", "fp16") as half:
-        half.load()
         par = cmp.judge(half, "student.fp16.onnx (ONNX Runtime CPU FP16)", tol["fp16"])
         acc = _accuracy(ev, f32, _eval_logits(half, ev.x, rep, "FP16 on eval clips"))
     c = par["clips"]

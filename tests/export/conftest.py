@@ -153,3 +153,12 @@ def small():
 @pytest.fixture
 def make_profile():
     return profile_file
+
+
+@pytest.fixture(scope="session")
+def deploy_export(trained_tiny3d, tmp_path_factory) -> Path:
+    """The trained tiny3d exported with every deploy output: Q/DQ INT8, FP16, DeepStream, Triton, INT8 build manifest."""
+    from edgekd.export.api import export_run
+
+    return export_run(trained_tiny3d, tmp_path_factory.mktemp("deploy") / "export", parity_clips=16, noise_inputs=2,
+                      deepstream=True, triton=True, trt=True, precision="int8", max_batch=4)

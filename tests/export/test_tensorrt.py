@@ -23,12 +23,17 @@ def _trtexec_argv(script: str) -> list[str]:
 
 
 @no_trt
-def test_int8_manifest_when_tensorrt_is_absent(tiny_synth, tmp_path, make_ckpt, orin_profile):
+def test_implicit_int8_fallback_manifest_when_tensorrt_is_absent(tiny_synth, tmp_path, make_ckpt, orin_profile):
+    """The TensorRT 8.x fallback: calibrate the FP32 ONNX on the target, labelled as such.
+    (The explicit Q/DQ INT8 manifest is checked in test_qdq.py.)"""
+    from edgekd.errors import ConfigError
     from edgekd.export.api import export_run
 
     run = make_ckpt(tmp_path / "run", "tiny3d", tiny_synth, width=0.5)
-    out = export_run(run, trt=True, precision="int8", profile=orin_profile, int8=False, parity_clips=2,
-                     noise_inputs=1)
+    with pytest.raises(ConfigError, match="compiles student.int8.onnx"):
+        export_run(run, trt=True, precision="int8", profile=orin_profile, int8=False, parity_clips=2)
+    out = export_run(run, trt=True, precision="int8", profile=orin_profile, int8=False, implicit_int8=True,
+                     fp16_onnx=False, parity_clips=2, noise_inputs=1)
     art = json.loads((out / "artifact.json").read_text())
     entry = art["artifacts"][-1]
     assert entry["format"] == "tensorrt-build-manifest" and entry["built"] is False
@@ -48,6 +53,7 @@ def test_int8_manifest_when_tensorrt_is_absent(tiny_synth, tmp_path, make_ckpt, 
                  "--calib=calib.cache", "--memPoolSize=workspace:512", "--timingCacheFile=trt_timing.cache"):
         assert flag in argv, flag
     assert "python3 -m edgekd.export.tensorrt build_manifest.json --calibrate-only" in script
+    assert "fallback for TensorRT 8.x" in script and m["quantization"]["mode"].startswith("implicit")
     assert os.access(out / "build_engine.sh", os.X_OK)
     subprocess.run(["bash", "-n", str(out / "build_engine.sh")], check=True)
 
@@ -145,15 +151,20 @@ def test_fp16_engine_builds_with_parity_and_reuses_timing_cache(tiny_synth, tmp_
 
 @pytest.mark.trt
 @pytest.mark.gpu
-def test_int8_engine_calibrates_and_pins_fp16_layers(tiny_synth, tmp_path, make_ckpt, make_profile, monkeypatch):
+def test_int8_engines_explicit_from_qdq_and_implicit_fallback(tiny_synth, tmp_path, make_ckpt, make_profile,
+                                                              monkeypatch):
     _need_gpu()
     from edgekd.export.api import export_run
 
     monkeypatch.setenv("EDGEKD_HOME", str(tmp_path / "home"))
     prof = make_profile(tmp_path, "l4", "test-gpu", batch_sizes="batch_sizes = [1, 2]", workspace_mb="workspace_mb = 256")
     run = make_ckpt(tmp_path / "run", "tiny3d", tiny_synth, width=0.5)
-    out = export_run(run, trt=True, precision="int8", profile=prof, fp16_layers=("auto",), int8=False,
-                     parity_clips=4)
+    out = export_run(run, trt=True, precision="int8", profile=prof, parity_clips=4, cpu_int8="never")
     meta = json.loads((out / "student.int8.engine.json").read_text())
-    assert (out / "calib.cache").stat().st_size > 0 and meta["fp16_layers"]
+    assert meta["quantization"] == "explicit (Q/DQ)" and not (out / "calib.cache").exists()
+    assert json.loads((out / "artifact.json").read_text())["artifacts"][-1]["parity"]["passed"]
+    out = export_run(run, trt=True, precision="int8", profile=prof, fp16_layers=("auto",), int8=False,
+                     implicit_int8=True, parity_clips=4, force=True)
+    meta = json.loads((out / "student.int8.engine.json").read_text())
+    assert (out / "calib.cache").stat().st_size > 0 and meta["fp16_layers"] and meta["quantization"] == "implicit"
     assert json.loads((out / "artifact.json").read_text())["artifacts"][-1]["parity"]["passed"]

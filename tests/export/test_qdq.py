@@ -1,0 +1,121 @@
+"""INT8 by TensorRT's explicit-quantization rules: the graph's structure and a trained student's accuracy."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+# The stated bound: with TensorRT's arithmetic, INT8 top-1 on the 32 test clips is within 0.1 (3 clips)
+# of FP32 and the two agree on >= 90% of clips.
+MAX_ACCURACY_DROP = 0.1
+MIN_AGREEMENT = 0.9
+
+
+def _qdq_facts(model):
+    """(zero points: [(node, dtype, values)], conv weight DQs: [(axis, scale dims, weight dims)], int32 DQ inputs)."""
+    from onnx import numpy_helper
+
+    inits = {i.name: i for i in model.graph.initializer}
+    zps, conv_w, int32 = [], [], []
+    consumers = {i: n for n in model.graph.node for i in n.input}
+    for n in model.graph.node:
+        if n.op_type not in ("QuantizeLinear", "DequantizeLinear"):
+            continue
+        zp = inits[n.input[2]]
+        zps.append((n.name, zp.data_type, numpy_helper.to_array(zp)))
+        if n.op_type == "DequantizeLinear" and n.input[0] in inits:
+            w = inits[n.input[0]]
+            int32.append(w.data_type == 6)  # TensorProto.INT32: a quantized bias
+            c = consumers.get(n.output[0])
+            if c is not None and c.op_type == "Conv" and c.input[1] == n.output[0]:
+                axis = next((a.i for a in n.attribute if a.name == "axis"), 1)
+                conv_w.append((axis, list(inits[n.input[1]].dims), list(w.dims)))
+    return zps, conv_w, int32
+
+
+def test_int8_graph_follows_tensorrt_rules(deploy_export):
+    import onnx
+
+    from edgekd.export.qdq import check_trt_rules
+
+    model = onnx.load(str(deploy_export / "student.int8.onnx"))
+    zps, conv_w, int32 = _qdq_facts(model)
+    assert len(zps) >= 8
+    assert all(dt == onnx.TensorProto.INT8 and not v.any() for _, dt, v in zps), "int8 symmetric: zero point 0"
+    convs = [n for n in model.graph.node if n.op_type == "Conv"]
+    assert len(conv_w) == len(convs) >= 3, "every Conv weight goes through a DequantizeLinear"
+    for axis, scale_dims, w_dims in conv_w:
+        assert axis == 0 and scale_dims == [w_dims[0]] and w_dims[0] > 1, "per-output-channel weight scales"
+    assert not any(int32), "biases stay float"
+    producers = {o: n.op_type for n in model.graph.node for o in n.output}
+    for c in convs:  # Q/DQ at the activation input: where TensorRT fuses it into the INT8 convolution
+        assert producers[c.input[0]] == "DequantizeLinear"
+    assert check_trt_rules(model) == []
+
+
+def test_rule_checker_catches_asymmetric_and_per_tensor(deploy_export):
+    import onnx
+    from onnx import numpy_helper
+
+    from edgekd.export.qdq import check_trt_rules
+
+    model = onnx.load(str(deploy_export / "student.int8.onnx"))
+    inits = {i.name: i for i in model.graph.initializer}
+    q = next(n for n in model.graph.node if n.op_type == "QuantizeLinear")
+    zp = inits[q.input[2]]
+    zp.CopyFrom(numpy_helper.from_array(np.array(3, np.int8), zp.name))
+    assert any("non-zero zero point" in p for p in check_trt_rules(model))
+    zp.CopyFrom(numpy_helper.from_array(np.array(3, np.uint8), zp.name))
+    assert any("not INT8" in p for p in check_trt_rules(model))
+
+
+def test_int8_accuracy_with_tensorrt_arithmetic(deploy_export):
+    art = json.loads((deploy_export / "artifact.json").read_text())
+    q = next(a for a in art["artifacts"] if a["file"] == "student.int8.onnx")
+    acc = q["accuracy"]
+    assert acc["split"] == "test" and acc["clips"] == 32 and acc["labeled"]
+    assert acc["fp32_top1"] >= 0.5, "the trained student should beat chance (0.25) clearly"
+    assert abs(acc["delta"]) <= MAX_ACCURACY_DROP and acc["agreement_with_fp32"] >= MIN_AGREEMENT, acc
+    assert "graph optimizations off" in q["measured_with"] and q["parity"]["passed"]
+    assert q["quantization"]["rules"] == "tensorrt-explicit" and q["calibration"]["split"] == "train"
+    assert "tensorrt" in q["runtimes"] and "accuracy" in q["onnxruntime_cpu_kernels"]
+    # the engine is compiled from this very file, explicitly
+    m = json.loads((deploy_export / "build_manifest.json").read_text())
+    assert m["onnx"] == "student.int8.onnx" and m["quantization"]["mode"] == "explicit"
+    assert "--int8" in m["trtexec"]["argv"] and not any(a.startswith("--calib") for a in m["trtexec"]["argv"])
+    assert not (deploy_export / "calib_clips.npy").exists()
+    assert art["deploy"]["runtimes"]["tensorrt int8"].startswith("student.int8.onnx")
+
+
+def test_cpu_int8_variant_kept_only_when_faster(deploy_export):
+    from edgekd.export.variants import CPU_INT8, CPU_KEEP_MARGIN
+
+    art = json.loads((deploy_export / "artifact.json").read_text())
+    choice = art["deploy"]["cpu_int8"]
+    ms = choice["latency_ms"]
+    faster = ms["int8-cpu"] < (1 - CPU_KEEP_MARGIN) * min(ms["fp32"], ms["int8"])
+    assert choice["kept"] == (faster and choice["policy"] == "auto") or choice["policy"] == "always"
+    assert (deploy_export / CPU_INT8).exists() == choice["kept"]
+    assert art["deploy"]["runtimes"]["onnxruntime-cpu"] in {a["file"] for a in art["artifacts"]}
+
+
+@pytest.mark.parametrize("method", ["entropy", "percentile"])
+def test_histogram_calibration_keeps_rules(deploy_export, tmp_path, method):
+    import onnx
+
+    from edgekd.data.manifest import Manifest, default_data_spec
+    from edgekd.export.qdq import TRT_EMULATION, QdqSettings, check_trt_rules, quantize_qdq
+    from edgekd.runtime.evalset import build_evalset
+    from edgekd.runtime.runners import OrtRunner, logits
+
+    data = json.loads((deploy_export / "artifact.json").read_text())["parity_inputs"]["clips"]["source"]
+    spec = default_data_spec(Manifest.load(data))
+    clips = build_evalset(data, spec, split="train", limit=8)
+    info = quantize_qdq(deploy_export / "student.onnx", tmp_path / "q.onnx", clips.x, QdqSettings(method=method))
+    assert info["method"] == method and check_trt_rules(onnx.load(str(tmp_path / "q.onnx"))) == []
+    with OrtRunner(deploy_export / "student.onnx", "cpu", "fp32") as a, \
+            OrtRunner(tmp_path / "q.onnx", "cpu", "int8", graph_optimization=TRT_EMULATION) as b:
+        ref, q = logits(a, clips.x), logits(b, clips.x)
+    assert np.isfinite(q).all() and (ref.argmax(1) == q.argmax(1)).mean() >= 0.75
