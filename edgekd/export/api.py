@@ -285,6 +285,7 @@ def _export(stage: Path, job: _Job) -> dict[str, Any]:
 
         artifacts += stream_artifacts(stage, rep=rep, model=job.model, spec=spec, name=job.name, opset=req.opset,
                                       cmp=cmp, clip_onnx=fp32, tol=job.tol, fp16=req.fp16_onnx,
+                                      calib=calib if req.int8 else None, int8_settings=job.settings,
                                       extra_metadata={"checkpoint_sha256": ckpt_sha})
     fp32.close()
 

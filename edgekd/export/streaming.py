@@ -12,7 +12,10 @@ Parity, on the same real clips as the clip export: from zero state, the mean of 
 model's per-frame logits over a clip's T frames must equal the clip model's logits, against the
 PyTorch clip model (gated with the FP32 tolerance) and against student.onnx (recorded). That holds
 exactly because the student's head is affine after the temporal mean (edgekd.students.mobilenet_tsm).
-An FP16 copy (FP32 I/O, state included) follows the FP16 clip export's rules when that is on.
+An FP16 copy (FP32 I/O, state included) and a Q/DQ INT8 copy (TensorRT's rules, edgekd.export.qdq)
+follow the clip exports' rules when those are on. INT8 is calibrated statefully (as MoViNet's
+stream models are): each calibration sample is a real training frame with the state that the
+frames before it left, not zeros, so the state inputs get the ranges they see in a live stream.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from edgekd.errors import ExportError
 from edgekd.runtime.stream import FRAME_INPUT, STREAM_FILE, state_names
 
 STREAM_FP16_FILE = "student.stream.fp16.onnx"
+STREAM_INT8_FILE = "student.stream.int8.onnx"
 
 
 def check_streamable(model, name: str) -> None:
@@ -99,12 +103,31 @@ def export_stream_onnx(model, spec, path: Path, *, student_name: str, opset: int
             "clip_frames": spec.frames, "nodes": len(raw.graph.node)}
 
 
+def stateful_feeds(stream_path: Path, clips) -> dict[str, Any]:
+    """INT8 calibration samples of a streaming model: every frame of `clips` (N, 3, T, S, S) with the
+    state the earlier frames of its clip left (zeros for the first) -> {input name: (N*T, ...)}."""
+    import numpy as np
+
+    from edgekd.runtime.stream import StreamRunner
+
+    feeds: dict[str, list] = {}
+    with StreamRunner(stream_path) as runner:
+        runner.reset(len(clips))
+        for t in range(clips.shape[2]):
+            for k, v in zip([FRAME_INPUT, *runner.state_in], [clips[:, :, t], *runner.state]):
+                feeds.setdefault(k, []).append(v)
+            runner.step(clips[:, :, t])
+    return {k: np.concatenate(v) for k, v in feeds.items()}
+
+
 def stream_artifacts(stage: Path, *, rep, model, spec, name: str, opset: int, cmp, clip_onnx, tol,
-                     fp16: bool, extra_metadata: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-    """student.stream.onnx (+ FP16) in `stage`, each proven on the comparator's clips; artifact entries.
+                     fp16: bool, calib=None, int8_settings=None,
+                     extra_metadata: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """student.stream.onnx (+ FP16, + INT8 when `calib` clips are given) in `stage`, each proven on
+    the comparator's clips; artifact entries.
 
     cmp: the clip export's Comparator (PyTorch clip model on the parity clips + noise);
-    clip_onnx: the loaded student.onnx runner, compared with too.
+    clip_onnx: the loaded student.onnx runner, compared with too; calib: an EvalSet of train clips.
     """
     from edgekd.export.parity import compare
     from edgekd.runtime.artifact import file_entry
@@ -117,23 +140,33 @@ def stream_artifacts(stage: Path, *, rep, model, spec, name: str, opset: int, cm
     rep.done(f"{STREAM_FILE}: {iface['nodes']} nodes, input frame 3x{spec.size}x{spec.size} + "
              f"{len(iface['state'])} state buffers, logits for every frame")
     entries = []
-    files = [(STREAM_FILE, "fp32")]
+    files: list[tuple[str, str, dict[str, Any]]] = [(STREAM_FILE, "fp32", {})]
     if fp16:
         from edgekd.export.fp16 import convert_fp16
 
-        convert_fp16(stage / STREAM_FILE, stage / STREAM_FP16_FILE)
-        files.append((STREAM_FP16_FILE, "fp16"))
+        files.append((STREAM_FP16_FILE, "fp16", {"conversion": convert_fp16(stage / STREAM_FILE,
+                                                                            stage / STREAM_FP16_FILE)}))
+    if calib is not None:
+        from edgekd.export.qdq import TRT_EMULATION, QdqSettings, quantize_qdq
+
+        st = int8_settings
+        q = quantize_qdq(stage / STREAM_FILE, stage / STREAM_INT8_FILE, stateful_feeds(stage / STREAM_FILE, calib.x),
+                         QdqSettings(method=st.method, percentile=st.percentile, calibration_clips=st.calibration_clips)
+                         if st is not None else QdqSettings(), input_name=FRAME_INPUT)
+        q["calibration"] = f"stateful: every frame of {len(calib)} {calib.split} clips with the state before it"
+        files.append((STREAM_INT8_FILE, "int8", {"quantization": q, "graph_optimization": TRT_EMULATION}))
     clip_onnx_logits = logits(clip_onnx, cmp.clips, cmp.batch_size)
-    for file, precision in files:
-        with StreamRunner(stage / file, "cpu", precision) as runner:
+    for file, precision, extra in files:
+        opt = {"graph_optimization": extra.pop("graph_optimization")} if "graph_optimization" in extra else {}
+        with StreamRunner(stage / file, "cpu", precision, **opt) as runner:
             par = cmp.judge(runner, f"{file} (frame by frame, mean over {spec.frames} frames)", tol[precision])
             par["vs_clip_onnx"] = compare(clip_onnx_logits, logits(runner, cmp.clips, cmp.batch_size))
         par["protocol"] = f"mean of per-frame logits over the clip's {spec.frames} frames from zero state"
         c, o = par["clips"], par["vs_clip_onnx"]
-        rep.done(f"parity {file} (frame by frame) vs PyTorch clip model on {c['n']} clips: max |Δ| "
+        rep.done(f"parity {file} (frame by frame{', TensorRT int8 arithmetic' if opt else ''}) vs PyTorch clip model on {c['n']} clips: max |Δ| "
                  f"{c['max_abs']:.2e}, cosine ≥ {c['cosine_min']:.5f}; vs student.onnx max |Δ| {o['max_abs']:.2e}")
         entries.append(file_entry(stage, file, fmt="onnx", precision=precision, runtime="onnxruntime",
-                                  streaming=True, opset=opset, parity=par, interface=iface,
+                                  streaming=True, opset=opset, parity=par, interface=iface, **extra,
                                   input={"name": FRAME_INPUT, "shape": iface["frame"]["shape"]}))
     return entries
 

@@ -32,5 +32,6 @@ def test_triton_stream_model_carries_every_state_pair(stream_export, tmp_path):
     assert len(states) == len(entry["interface"]["state"]) == len(onnx_dims) - 1
     for k, s in enumerate(states):
         assert (s.input_name, s.output_name) == (f"state_in_{k}", f"state_out_{k}")
-        assert list(s.dims) == onnx_dims[s.input_name] == list(s.initial_state.dims)   # batch axis left out
-        assert s.initial_state.zero_data
+        (init,) = s.initial_state
+        assert list(s.dims) == onnx_dims[s.input_name] == list(init.dims)   # the batch axis left out
+        assert init.zero_data and init.data_type == s.data_type == pb.TYPE_FP32

@@ -102,3 +102,30 @@ def test_edgekd_stream_says_why_without_a_camera_or_a_streaming_export(stream_ex
     assert "camera 7 cannot be opened" in capsys.readouterr().err
     assert main(["stream", str(tmp_path), str(tmp_path / "x.mp4")]) != 0
     assert "--streaming" in capsys.readouterr().err
+
+
+def test_int8_and_fp16_streams_follow_the_clip_exports_rules(online_tsm_run, tmp_path):
+    import dataclasses
+
+    import onnx
+
+    from edgekd.export.api import export_run
+    from edgekd.export.int8 import Int8Settings
+    from edgekd.export.parity import TOLERANCES
+    from edgekd.runtime.artifact import load_artifact
+
+    # INT8 of this BN-calibrated, untrained MobileNet is poor for the clip model and the stream alike
+    # (cosine ~0.3): record the figures without gating them, and check the stream's are the clip's kind
+    loose = {"int8": dataclasses.replace(TOLERANCES["int8"], min_cosine=-1.0, min_top1=0.0)}
+    out = export_run(online_tsm_run, tmp_path / "export", streaming=True, parity_clips=4, noise_inputs=2,
+                     eval_clips=4, cpu_int8="never", int8_settings=Int8Settings(calibration_clips=6),
+                     tolerances=loose)
+    entries = {a["file"]: a for a in load_artifact(out)["artifacts"]}
+    fp16, int8 = entries["student.stream.fp16.onnx"], entries["student.stream.int8.onnx"]
+    assert fp16["parity"]["passed"] and fp16["parity"]["tolerance"] == TOLERANCES["fp16"].to_dict()
+    assert int8["parity"]["clips"]["finite"] and int8["parity"]["tolerance"]["min_cosine"] == -1.0
+    q = int8["quantization"]
+    assert q["calibration_clips"] == 6 * 8 and q["calibration"].startswith("stateful")  # every frame of 6 clips
+    assert q["rules"] == "tensorrt-explicit" and q["quantize_nodes"] >= 4
+    graph = onnx.load(str(out / "student.stream.int8.onnx")).graph
+    assert [i.name for i in graph.input][:2] == ["frame", "state_in_0"]
