@@ -60,20 +60,20 @@ def raw_loop(sess, x: np.ndarray, n: int) -> float:
 
 def harness_loop(runner, x: np.ndarray, n: int, bar: bool) -> tuple[float, float]:
     """(wall seconds per iteration, mean per-call seconds the harness reports)."""
-    from edgekd.bench.api import _Progress
     from edgekd.bench.latency import time_calls
+    from edgekd.report import Reporter
 
     t0 = time.perf_counter()
     if bar:
-        with _Progress(quiet=False).bar("harness", n, "it") as advance:
-            times = time_calls(runner, x, 0, n, advance=advance)
+        with Reporter().bar("harness", n, "it") as b:
+            times = time_calls(runner, x, 0, n, advance=b.advance)
     else:
         times = time_calls(runner, x, 0, n)
     return (time.perf_counter() - t0) / n, float(np.mean(times))
 
 
 def measure(name: str, path: Path, iterations: int, rounds: int) -> None:
-    from edgekd.bench.runners import OrtRunner
+    from edgekd.runtime.runners import OrtRunner
 
     runner = OrtRunner(path, "cpu", "fp32", threads=1)
     runner.load()

@@ -5,7 +5,7 @@ student.onnx, write the TensorRT-rules Q/DQ INT8 with each method (edgekd.export
 on real train clips) and measure on the test clips with TensorRT's arithmetic (ONNX Runtime,
 graph as written): top-1, top-1 agreement with FP32, worst-clip logit cosine. One run, one table.
 
-    python benchmarks/int8_calibration.py [--students tiny3d,mobilenet_v3_small_tsm] [--steps 200]
+    python benchmarks/int8_calibration.py [--students tiny3d,x3d_xs] [--steps 200]
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def train(name: str, manifest_path: Path, steps: int, root: Path) -> Path:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--students", default="tiny3d,mobilenet_v3_small_tsm")
+    ap.add_argument("--students", default="tiny3d,x3d_xs")
     ap.add_argument("--steps", type=int, default=200)
     ap.add_argument("--calib-clips", type=int, default=32)
     args = ap.parse_args()
@@ -77,7 +77,11 @@ def main() -> None:
         for name in args.students.split(","):
             t0 = time.perf_counter()
             run = train(name, mp, args.steps, root)
-            out = export_run(run, int8=False, fp16_onnx=False, parity_clips=4)
+            try:
+                out = export_run(run, int8=False, fp16_onnx=False, parity_clips=8)
+            except Exception as e:  # noqa: BLE001 - e.g. a student whose brief training collapsed to constant logits
+                print(f"# {name}: skipped ({type(e).__name__}: {str(e)[:160]})")
+                continue
             with OrtRunner(out / "student.onnx", "cpu", "fp32") as r:
                 f32 = logits(r, test.x)
             acc32 = classification(f32, test.labels)["top1"]

@@ -22,9 +22,11 @@ from typing import Any
 
 from edgekd import __version__
 from edgekd.errors import CheckpointError
-from edgekd.io import atomic_path
+from edgekd.io import atomic_path, load_torch_file
 
 KIND = "edgekd-student"
+CHECKPOINT_HINT = ("pass a run folder or checkpoint.pt written by `edgekd distill`; if the run was cut off, "
+                   "train it again (edgekd distill --name NEW)")
 
 # Kinetics statistics, the usual default for video models.
 KINETICS_MEAN = (0.43216, 0.394666, 0.37645)
@@ -95,17 +97,10 @@ def resolve_checkpoint_path(path: str | Path) -> Path:
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """Load and validate a checkpoint (weights_only: no code runs from the file)."""
-    import torch
-
     path = resolve_checkpoint_path(path)
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # torch raises many types for corrupt/foreign files
-        raise CheckpointError(f"{path} is not a readable checkpoint: {type(e).__name__}: {e}".splitlines()[0],
-                              "re-run `edgekd distill` or point at an intact checkpoint.pt") from e
+    ckpt = load_torch_file(path, CheckpointError, "an edgekd checkpoint", CHECKPOINT_HINT)
     if not isinstance(ckpt, dict) or ckpt.get("kind") != KIND:
-        raise CheckpointError(f"{path} is not an edgekd student checkpoint",
-                              "pass a checkpoint.pt written by `edgekd distill`")
+        raise CheckpointError(f"{path} is not an edgekd checkpoint (or is damaged)", CHECKPOINT_HINT)
     return ckpt
 
 

@@ -8,7 +8,7 @@ import os
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 
 @contextmanager
@@ -58,3 +58,22 @@ def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
         while block := f.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+def load_torch_file(path: str | Path, error: Callable[[str, str], Exception], what: str, hint: str) -> Any:
+    """torch.load with weights_only=True: tensors and plain containers only, no code from the file runs.
+
+    Any failure becomes `error("PATH is not WHAT (or is damaged)...", hint)`. torch's own message is
+    never passed on: it advises retrying with weights_only=False, i.e. running the file's code.
+    """
+    import pickle
+
+    import torch
+
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - torch raises many types for damaged or foreign files
+        why = ""
+        if isinstance(e, pickle.UnpicklingError) and "GLOBAL" in str(e):
+            why = ": it holds Python objects that would run code when loaded, and edgekd never loads those"
+        raise error(f"{path} is not {what} (or is damaged){why}", hint) from None

@@ -112,7 +112,7 @@ class PlainBar(Bar):
                  clock=time.monotonic):
         self.console, self.description, self.total, self.unit, self.every = console, description, total, unit, every
         self.clock = clock
-        self.done = 0
+        self.done = self.shown = 0
         self.note = ""
         self.t0 = self.last = clock()
 
@@ -126,11 +126,12 @@ class PlainBar(Bar):
             self._line()
 
     def finish(self) -> None:
-        if self.done:
+        if self.done != self.shown:  # the final state, unless the last line already showed it
             self._line()
 
     def _line(self) -> None:
         self.last = now = self.clock()
+        self.shown = self.done
         elapsed = max(now - self.t0, 1e-9)
         rate = self.done / elapsed
         left = (self.total - self.done) / rate if rate > 0 and self.done < self.total else 0.0

@@ -87,8 +87,10 @@ def register(app: typer.Typer) -> None:
         if (fp16 or int8) and not (trt or check_trt or deepstream):
             raise ConfigError("--fp16/--int8 choose the TensorRT / DeepStream engine precision",
                               "add --trt or --deepstream (student.int8.onnx and student.fp16.onnx are written anyway)")
-        if (dla or fp16_layers or trt_implicit_int8) and not trt:
-            raise ConfigError("--dla/--fp16-layers/--trt-implicit-int8 shape the TensorRT engine", "add --trt")
+        if (dla or fp16_layers) and not (trt or check_trt):
+            raise ConfigError("--dla/--fp16-layers shape the TensorRT engine", "add --trt")
+        if trt_implicit_int8 and not trt:
+            raise ConfigError("--trt-implicit-int8 is a TensorRT engine build", "add --trt")
         if trt_implicit_int8 and not int8:
             raise ConfigError("--trt-implicit-int8 is an INT8 engine", "add --int8")
         if check_trt:

@@ -10,6 +10,11 @@ until `steps` full batches are filled, each pass seeded by (seed, epoch, pass). 
 takes the strided share of every (padded) pass, as torch's DistributedSampler does, so N processes
 with per-rank batch b see exactly the videos one process sees with batch N*b. Resuming at step k of
 an epoch is a slice of the list.
+
+Each item's random draws (clip start, crop, flip, jitter) come from a torch seed of its own,
+derived from (stream seed, the item's position in the global stream), never from a worker's running
+RNG: the clips of a step do not depend on the number of workers, on which worker decodes them, or
+on how many steps of the epoch ran before a resume.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Iterator
 
 import torch
+from torch.utils.data import Dataset
 
 from edgekd.checkpoint import DataSpec
 from edgekd.distill.config import DistillConfig
@@ -95,17 +101,46 @@ def steps_per_epoch(n_labeled: int, n_unlabeled: int, bl: int, bu: int, env: Dis
     return steps
 
 
-def epoch_indices(n: int, batch: int, steps: int, env: DistEnv, seed: int) -> list[int]:
-    """This rank's `steps * batch` video indices: shuffled passes, each padded and strided by rank."""
+def epoch_indices(n: int, batch: int, steps: int, env: DistEnv, seed: int) -> tuple[list[int], list[int]]:
+    """This rank's `steps * batch` video indices: shuffled passes, each padded and strided by rank;
+    and each one's position in the global (all ranks) stream, which keys its random draws."""
     out: list[int] = []
-    p = 0
+    keys: list[int] = []
+    p = offset = 0
     while len(out) < steps * batch:
         g = torch.Generator().manual_seed(seed + 7919 * p)
         perm = torch.randperm(n, generator=g).tolist()
         perm += perm[: (-n) % env.world_size]  # pad like DistributedSampler
         out += perm[env.rank::env.world_size]
+        keys += range(offset + env.rank, offset + len(perm), env.world_size)
+        offset += len(perm)
         p += 1
-    return out[: steps * batch]
+    return out[: steps * batch], keys[: steps * batch]
+
+
+def derive_seed(*parts: int) -> int:
+    """One 64-bit seed from integers (numpy's SeedSequence: nearby tuples give unrelated seeds)."""
+    import numpy as np
+
+    return int(np.random.SeedSequence([p % 2**64 for p in parts]).generate_state(1, np.uint64)[0])
+
+
+class EpochItems(Dataset):
+    """Item j of one epoch's stream: video `indices[j]`, its random draws seeded by (seed, keys[j]).
+
+    fork_rng keeps the process's own RNG untouched, so loading with or without workers is the same.
+    """
+
+    def __init__(self, dataset, indices: list[int], keys: list[int], seed: int):
+        self.dataset, self.indices, self.keys, self.seed = dataset, indices, keys, seed
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, j: int) -> dict:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(derive_seed(self.seed, self.keys[j]))
+            return self.dataset[self.indices[j]]
 
 
 class Streams:
@@ -131,11 +166,11 @@ class Streams:
         from edgekd.data.dataset import make_loader
 
         seed = self.cfg.train.seed * 1_000_003 + epoch * 2 + which  # one seed per (run, epoch, stream)
-        indices = epoch_indices(len(dataset), batch, self.steps, self.env, seed)[skip * batch:]
-        if not indices:
+        items = EpochItems(dataset, *epoch_indices(len(dataset), batch, self.steps, self.env, seed), seed)
+        if skip * batch >= len(items):
             return iter(())
-        return iter(make_loader(dataset, batch, shuffle=False, num_workers=self.cfg.data.workers,
-                                sampler=indices, seed=seed))
+        return iter(make_loader(items, batch, shuffle=False, num_workers=self.cfg.data.workers,
+                                sampler=range(skip * batch, len(items)), seed=seed))
 
     def epoch(self, epoch: int, use_unlabeled: bool, skip: int = 0) -> Iterator[tuple[dict, dict | None]]:
         """(labeled batch, unlabeled batch or None) for the steps of `epoch` from step `skip` on."""

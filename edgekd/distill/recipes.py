@@ -119,8 +119,8 @@ def choose_recipe(cfg: "DistillConfig", manifest) -> tuple[str, str]:
         return "feature+pseudo", f"a vision-language teacher was given ({cfg.teacher.vl})"
     if has_captions(manifest):
         return "feature+pseudo", "the videos have captions for the vision-language teacher"
-    return "timebalance", ("the videos have no captions: the TimeBalance teachers learn from the unlabeled videos "
-                           "(--recipe feature+pseudo builds the VL teacher from class-name prompts)")
+    return "timebalance", ("no captions in the data, so the TimeBalance teachers learn from the unlabeled videos; "
+                           "--recipe feature+pseudo would build the VL teacher from class-name prompts")
 
 
 @RECIPES.register("supervised")

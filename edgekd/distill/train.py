@@ -2,9 +2,13 @@
 
     setup    process group (torchrun), data + labeled/unlabeled split, recipe, teachers, student,
              optimizer, schedule; every bad input fails here, before the first step
-    resume   weights, optimizer, schedule, grad scaler, RNG, epoch/step and best metric
+    resume   weights, optimizer, schedule, grad scaler, epoch/step, the epoch's loss sums so far and
+             best metric
     loop     per step: labeled (+ unlabeled) batch -> student -> recipe loss terms -> backward ->
              clip -> optimizer step; per epoch: test top-1, metrics.jsonl, checkpoint.pt (atomic)
+    replay   every random draw is keyed, not carried: step k seeds the RNGs from (seed, k, rank)
+             (dropout), and each clip's sampling/augmentation from (seed, epoch, its position)
+             (edgekd.distill.data), so a run resumed at any step replays the uninterrupted one
     stops    Ctrl-C saves a checkpoint at the current step and re-raises; a NaN/inf loss raises
              TrainingDiverged naming the step, leaving the last good checkpoint untouched
 
@@ -31,7 +35,7 @@ from torch import nn
 from edgekd.checkpoint import load_checkpoint, save_checkpoint
 from edgekd.distill import dist
 from edgekd.distill.config import DistillConfig, default_run_name, validate
-from edgekd.distill.data import Streams, eval_loader, prepare_data
+from edgekd.distill.data import Streams, derive_seed, eval_loader, prepare_data
 from edgekd.distill.evaluate import accuracy_metrics, predict
 from edgekd.distill.recipes import AUTO, Batch, Recipe, StudentOut, build_recipe, choose_recipe
 from edgekd.distill.schedule import Schedule
@@ -90,7 +94,7 @@ def _distill(cfg: DistillConfig, env: dist.DistEnv, device: torch.device, given_
         if cfg.recipe.name == AUTO:
             name, why = choose_recipe(cfg, data.manifest)
             cfg = dataclasses.replace(cfg, recipe=dataclasses.replace(cfg.recipe, name=name))
-            log(f"recipe {name} (chosen: {why})")
+            log(f"recipe {name} (auto): {why}")
         recipe = build_recipe(cfg)
         ckpt = _load_resume(resume, cfg, recipe) if resume is not None else None
         bank = load_teachers(cfg, recipe, data.manifest, data.split, data.spec, given_teachers, reporter, str(device))
@@ -109,9 +113,9 @@ def _distill(cfg: DistillConfig, env: dist.DistEnv, device: torch.device, given_
     schedule = Schedule(o, spe, t.epochs, restart_epoch=recipe.stage1_epochs)
     amp_dtype = _amp_dtype(device, t.amp)
     scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
-    start_epoch, skip, best = 0, 0, {"top1": -1.0, "epoch": -1}
+    start_epoch, skip, best, sums = 0, 0, {"top1": -1.0, "epoch": -1}, {}
     if ckpt is not None:
-        start_epoch, skip, best = _restore(ckpt, model, optimizer, schedule, scaler, device)
+        start_epoch, skip, best, sums = _restore(ckpt, model, optimizer, schedule, scaler, device)
     ddp = model
     if env.enabled:
         ddp = nn.parallel.DistributedDataParallel(
@@ -129,13 +133,15 @@ def _distill(cfg: DistillConfig, env: dist.DistEnv, device: torch.device, given_
         log(f"[green]{run_dir} already finished its {t.epochs} epochs[/green]; raise --epochs to train on")
         return run_dir
 
-    def save(epoch: int, step: int, metrics: dict[str, Any], path: Path | None = None, state: bool = True) -> None:
-        """checkpoint.pt resumes at (epoch, step); RNG etc. are this process's (rank 0's)."""
+    def save(epoch: int, step: int, metrics: dict[str, Any], path: Path | None = None, state: bool = True,
+             epoch_sums: dict[str, float] | None = None) -> None:
+        """checkpoint.pt resumes at (epoch, step); epoch_sums: the loss sums of that epoch's first `step` steps
+        (rank 0's under DDP). No RNG state: every draw is keyed by (seed, epoch, step)."""
         train_state = None if not state else {
             "epoch": epoch, "step": step, "steps_per_epoch": spe, "recipe": recipe.name,
             "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
             "scaler": scaler.state_dict(), "projector": None if projector is None else projector.state_dict(),
-            "rng": _rng_state(), "best_top1": best["top1"], "best_epoch": best["epoch"],
+            "epoch_sums": dict(epoch_sums or {}), "best_top1": best["top1"], "best_epoch": best["epoch"],
             "world_size": env.world_size}
         save_checkpoint(path or run_dir / "checkpoint.pt", student_name=cfg.student.name,
                         student_kwargs=student.config, state_dict=student.state_dict(), data_spec=data.spec,
@@ -146,22 +152,22 @@ def _distill(cfg: DistillConfig, env: dist.DistEnv, device: torch.device, given_
     bar_reporter = reporter if cfg.run.progress else Reporter.quiet()
     last_metrics: dict[str, Any] = {}
     epochs_run = 0
+    ctx = StepContext(ddp, recipe, bank, streams, optimizer, scaler, env, device, run_dir, t.accum_steps,
+                      o.grad_clip, input_format, amp_dtype)
     with bar_reporter.bar("train", (t.epochs - start_epoch) * spe - skip, unit="steps") as progress:
         for epoch in range(start_epoch, t.epochs):
             stage = recipe.stage(epoch)
             model.train()
-            sums: dict[str, float] = {}
-            steps_done, clips, t0 = skip, 0, time.perf_counter()
+            steps_done, clips, t0 = skip, 0, time.perf_counter()  # sums: this epoch's loss terms so far
             try:
                 for lab, unl in streams.epoch(epoch, recipe.uses_unlabeled(stage), skip):
                     step = epoch * spe + steps_done
                     lr = schedule.lr(step)
                     for g in optimizer.param_groups:
                         g["lr"] = lr
-                    terms, stats, n = _train_step(ddp, recipe, bank, streams, lab, unl, stage, t.accum_steps, device,
-                                                  input_format, amp_dtype, scaler, optimizer, o.grad_clip, env,
-                                                  where=f"epoch {epoch + 1} step {steps_done + 1} (global step {step + 1})",
-                                                  run_dir=run_dir)
+                    _seed_all(derive_seed(t.seed, step, env.rank))  # dropout etc. of this step, whatever ran before
+                    terms, stats, n = _train_step(ctx, lab, unl, stage, where=f"epoch {epoch + 1} step "
+                                                  f"{steps_done + 1} (global step {step + 1})")
                     steps_done += 1
                     clips += n
                     for k, v in {**terms, **stats}.items():
@@ -170,15 +176,15 @@ def _distill(cfg: DistillConfig, env: dist.DistEnv, device: torch.device, given_
                     progress.advance(1, note=_step_note(terms, stats, clips * env.world_size / (time.perf_counter() - t0)))
             except KeyboardInterrupt:
                 if env.is_main:
-                    save(epoch, steps_done, {**last_metrics, "interrupted": True})
+                    save(epoch, steps_done, {**last_metrics, "interrupted": True}, epoch_sums=sums)
                     log(f"[yellow]interrupted at epoch {epoch + 1} step {steps_done}: saved "
                         f"{run_dir / 'checkpoint.pt'}[/yellow]; continue with "
                         f"`edgekd distill --resume {run_dir}`")
                 raise
-            skip = 0
             seconds = time.perf_counter() - t0
-            n_steps = max(1, steps_done)
+            n_steps = max(1, steps_done)  # steps of the whole epoch, both halves of a resumed one
             means = dist.all_mean(env, {k: v / n_steps for k, v in sums.items()}, device)
+            skip, sums = 0, {}
             loss_terms = [k for k in means if k not in ("keep", "s")]
             train_loss = sum(means[k] for k in loss_terms)
             schedule.epoch_end(epoch, train_loss)
@@ -251,42 +257,61 @@ def _make_batch(lab: dict, unl: dict | None, part: int, parts: int, device, inpu
                  starts=torch.cat(starts))
 
 
-def _train_step(ddp, recipe: Recipe, bank: TeacherBank, streams: Streams, lab, unl, stage: int, accum: int, device,
-                input_format, amp_dtype, scaler, optimizer, grad_clip: float, env, where: str, run_dir: Path):
-    """Forward/backward over `accum` micro-batches, then one clipped optimizer step.
+@dataclasses.dataclass
+class StepContext:
+    """What every optimizer step uses; fixed for the run."""
+
+    model: nn.Module  # DistillModel, or its DistributedDataParallel wrapper
+    recipe: Recipe
+    bank: TeacherBank
+    streams: Streams
+    optimizer: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler
+    env: dist.DistEnv
+    device: torch.device
+    run_dir: Path  # named by the divergence error
+    accum: int = 1  # micro-batches per optimizer step
+    grad_clip: float = 0.0  # max grad norm; 0 = no clipping
+    input_format: torch.memory_format | None = None  # channels-last for the clips, or None
+    amp_dtype: torch.dtype | None = None  # autocast dtype, or None for fp32
+
+
+def _train_step(ctx: StepContext, lab: dict, unl: dict | None, stage: int, where: str):
+    """Forward/backward over `ctx.accum` micro-batches, then one clipped optimizer step.
 
     Returns (mean loss terms, mean stats, clips seen by the student).
     """
-    model = ddp.module if isinstance(ddp, nn.parallel.DistributedDataParallel) else ddp
-    optimizer.zero_grad(set_to_none=True)
+    ddp, recipe, accum, device = ctx.model, ctx.recipe, ctx.accum, ctx.device
+    single = not isinstance(ddp, nn.parallel.DistributedDataParallel)
+    ctx.optimizer.zero_grad(set_to_none=True)
     terms_sum: dict[str, float] = {}
     stats_sum: dict[str, float] = {}
     clips = 0
     for part in range(accum):
-        batch = _make_batch(lab, unl, part, accum, device, input_format, recipe.clips_per_video(),
-                            streams.labeled, streams.unlabeled)
-        sync = contextlib.nullcontext() if (part == accum - 1 or ddp is model) else ddp.no_sync()
+        batch = _make_batch(lab, unl, part, accum, device, ctx.input_format, recipe.clips_per_video(),
+                            ctx.streams.labeled, ctx.streams.unlabeled)
+        sync = contextlib.nullcontext() if (part == accum - 1 or single) else ddp.no_sync()
         with sync:
-            with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
+            with torch.autocast(device.type, dtype=ctx.amp_dtype or torch.float32, enabled=ctx.amp_dtype is not None):
                 f, logits, proj = ddp(batch.x, project=recipe.projects(stage))
-                bank.new_step()
-                terms, stats = recipe.losses(StudentOut(f, logits, proj), batch, bank, stage)
+                ctx.bank.new_step()
+                terms, stats = recipe.losses(StudentOut(f, logits, proj), batch, ctx.bank, stage)
                 loss = sum(terms.values())
-            _check_finite(loss, env, device, where, run_dir, {k: float(v.detach()) for k, v in terms.items()})
-            scaler.scale(loss / accum).backward()
+            _check_finite(loss, ctx, where, {k: float(v.detach()) for k, v in terms.items()})
+            ctx.scaler.scale(loss / accum).backward()
         for k, v in terms.items():
             terms_sum[k] = terms_sum.get(k, 0.0) + float(v.detach()) / accum
         for k, v in stats.items():
             stats_sum[k] = stats_sum.get(k, 0.0) + v / accum
         clips += batch.x.shape[0]
-    scaler.unscale_(optimizer)
-    params = [p for g in optimizer.param_groups for p in g["params"]]
-    norm = torch.nn.utils.clip_grad_norm_(params, grad_clip if grad_clip > 0 else math.inf)
-    if not scaler.is_enabled():  # with an fp16 scaler, inf grads just skip the step
-        _check_finite(norm, env, device, where, run_dir, {"grad_norm": float(norm)})
+    ctx.scaler.unscale_(ctx.optimizer)
+    params = [p for g in ctx.optimizer.param_groups for p in g["params"]]
+    norm = torch.nn.utils.clip_grad_norm_(params, ctx.grad_clip if ctx.grad_clip > 0 else math.inf)
+    if not ctx.scaler.is_enabled():  # with an fp16 scaler, inf grads just skip the step
+        _check_finite(norm, ctx, where, {"grad_norm": float(norm)})
     with _defer_sigint():
-        scaler.step(optimizer)
-        scaler.update()
+        ctx.scaler.step(ctx.optimizer)
+        ctx.scaler.update()
     return terms_sum, stats_sum, clips
 
 
@@ -309,13 +334,13 @@ def _defer_sigint():
         raise KeyboardInterrupt
 
 
-def _check_finite(value: torch.Tensor, env, device, where: str, run_dir: Path, detail: dict[str, float]) -> None:
+def _check_finite(value: torch.Tensor, ctx: StepContext, where: str, detail: dict[str, float]) -> None:
     """Raise TrainingDiverged on every rank when any rank sees a NaN/inf (so none hangs in a collective)."""
-    bad = torch.tensor(0.0 if bool(torch.isfinite(value.detach()).all()) else 1.0, device=device)
-    if env.enabled:
+    bad = torch.tensor(0.0 if bool(torch.isfinite(value.detach()).all()) else 1.0, device=ctx.device)
+    if ctx.env.enabled:
         torch.distributed.all_reduce(bad, op=torch.distributed.ReduceOp.MAX)
     if bad.item():
-        ckpt = run_dir / "checkpoint.pt"
+        ckpt = ctx.run_dir / "checkpoint.pt"
         kept = f"the last good checkpoint {ckpt} is intact" if ckpt.is_file() else "no checkpoint was written yet"
         shown = ", ".join(f"{k}={v:.4g}" for k, v in detail.items())
         raise TrainingDiverged(f"training diverged at {where}: non-finite loss ({shown}); {kept}",
@@ -363,26 +388,6 @@ def _channels_last(model: nn.Module):
     return fmt
 
 
-def _rng_state() -> dict[str, Any]:
-    np_state = np.random.get_state()
-    return {"torch": torch.get_rng_state(),
-            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-            "numpy": {"keys": torch.from_numpy(np_state[1].astype(np.int64)), "pos": int(np_state[2]),
-                      "has_gauss": int(np_state[3]), "cached_gaussian": float(np_state[4])},
-            "python": random.getstate()}
-
-
-def _set_rng_state(s: dict[str, Any]) -> None:
-    torch.set_rng_state(s["torch"])
-    if s.get("cuda") and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(s["cuda"])
-    n = s["numpy"]
-    np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"],
-                         n["cached_gaussian"]))
-    version, internal, gauss = s["python"]
-    random.setstate((version, tuple(internal), gauss))
-
-
 def _load_resume(resume: str | Path, cfg: DistillConfig, recipe: Recipe) -> dict:
     """The checkpoint to continue from, checked against this run's student and recipe."""
     ckpt = load_checkpoint(resume)
@@ -416,9 +421,9 @@ def _restore(ckpt: dict, model: DistillModel, optimizer, schedule: Schedule, sca
     schedule.load_state_dict(state["schedule"])
     if state.get("scaler"):
         scaler.load_state_dict(state["scaler"])
-    _set_rng_state(state["rng"])
-    return int(state["epoch"]), int(state["step"]), {"top1": float(state["best_top1"]),
-                                                      "epoch": int(state["best_epoch"])}
+    sums = {k: float(v) for k, v in (state.get("epoch_sums") or {}).items()} if state["step"] else {}
+    return (int(state["epoch"]), int(state["step"]), {"top1": float(state["best_top1"]),
+                                                      "epoch": int(state["best_epoch"])}, sums)
 
 
 def run_is_taken(path: Path) -> bool:
@@ -462,7 +467,9 @@ def _print_header(reporter: Reporter, cfg, run_dir, data, recipe, bank, student,
     table = Table(show_header=False, box=None, pad_edge=False)
     table.add_column(style="bold cyan")
     table.add_column()
-    table.add_row("run", str(run_dir) + (f"  (resuming at epoch {start_epoch + 1}, step {skip})" if start_epoch or skip else ""))
+    resuming = f"  (resuming at epoch {start_epoch + 1}, step {skip}" + (
+        "; CUDA kernels are not deterministic, so the replay is close, not bit-equal)" if device.type == "cuda" else ")")
+    table.add_row("run", str(run_dir) + (resuming if start_epoch or skip else ""))
     table.add_row("recipe", f"{recipe.name}: {recipe.summary}")
     table.add_row("student", f"{cfg.student.name} ({n_params / 1e6:.2f} M params), clips {s.frames}x{s.size}x{s.size} "
                   f"stride {s.frame_stride}")

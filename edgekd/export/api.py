@@ -265,12 +265,12 @@ def _export(stage: Path, job: _Job) -> dict[str, Any]:
                             input={"name": info.input_name, "shape": info.input_shape})]
 
     # 4. INT8 (TensorRT-rules Q/DQ, + the CPU variant when it pays) and FP16 ONNX ---------------------
-    cpu_choice = None
+    cpu_choice = fp16_record = None
     if req.int8 or req.fp16_onnx:
-        from edgekd.export.variants import fp16_artifact, int8_artifacts
+        from edgekd.export.variants import eval_batch, fp16_artifact, int8_artifacts
 
         with rep.bar("FP32 on eval clips", len(ev)) as bar:
-            f32 = logits(fp32, ev.x, 8, bar.advance)
+            f32 = logits(fp32, ev.x, eval_batch(fp32), bar.advance)
         m32 = classification(f32, ev.labels)
         artifacts[0]["accuracy"] = {**ev.describe(), "top1": m32["top1"], "top5": m32["top5"]}
         if req.int8:
@@ -278,8 +278,9 @@ def _export(stage: Path, job: _Job) -> dict[str, Any]:
                                                  cmp=cmp, f32=f32, tol=job.tol, opset=req.opset, cpu_int8=req.cpu_int8)
             artifacts += entries
         if req.fp16_onnx:
-            artifacts.append(fp16_artifact(stage, rep=rep, info=info, ev=ev, cmp=cmp, f32=f32, tol=job.tol,
-                                           opset=req.opset))
+            entry, fp16_record = fp16_artifact(stage, rep=rep, info=info, ev=ev, cmp=cmp, f32=f32, tol=job.tol,
+                                               opset=req.opset)
+            artifacts += [entry] if entry else []
     if req.streaming:
         from edgekd.export.streaming import stream_artifacts
 
@@ -325,7 +326,8 @@ def _export(stage: Path, job: _Job) -> dict[str, Any]:
                           "noise_kind": "standard normal, seed 0"},
         "eval": ev.describe(),
         "artifacts": artifacts,
-        "deploy": {"runtimes": runtime_map(artifacts, cpu_choice), "cpu_int8": cpu_choice, "bundles": bundles},
+        "deploy": {"runtimes": runtime_map(artifacts, cpu_choice), "cpu_int8": cpu_choice, "fp16_onnx": fp16_record,
+                   "bundles": bundles},
         "tensorrt_readiness": readiness,
         "libraries": library_versions(),
         "created": now(),

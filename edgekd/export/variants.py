@@ -24,11 +24,17 @@ CPU_INT8 = "student.int8-cpu.onnx"
 CPU_KEEP_MARGIN = 0.05
 
 
+def eval_batch(runner) -> int:
+    """8 clips per call, or exactly the batch a static-batch model takes."""
+    shape = getattr(runner, "input_shape", None)
+    return shape[0] if shape and isinstance(shape[0], int) and shape[0] > 0 else 8
+
+
 def _eval_logits(runner, x: np.ndarray, rep, desc: str) -> np.ndarray:
     from edgekd.runtime.runners import logits
 
     with rep.bar(desc, len(x)) as bar:
-        return logits(runner, x, 8, bar.advance)
+        return logits(runner, x, eval_batch(runner), bar.advance)
 
 
 def _accuracy(ev, f32: np.ndarray, out: np.ndarray) -> dict[str, Any]:
@@ -46,16 +52,22 @@ def _say_acc(rep, label: str, acc: dict[str, Any]) -> None:
              f"{acc['agreement_with_fp32']:.3f}")
 
 
-def cpu_latency_ms(paths: dict[str, Path], x1: np.ndarray, rounds: int = 3, calls: int = 10) -> dict[str, float]:
-    """Median batch-1 ORT CPU latency (1 thread) per file; rounds interleave the files so load hits all alike."""
+def cpu_latency_ms(paths: dict[str, Path], x1: np.ndarray, rounds: int = 3, budget_s: float = 1.0) -> dict[str, float]:
+    """Median batch-1 ORT CPU latency (1 thread) per file; rounds interleave the files so load hits all alike.
+    Calls per round: what fits in about `budget_s` per file (2 to 10), so a large student stays quick."""
     from edgekd.runtime.runners import OrtRunner
 
     runners = {k: OrtRunner(p, "cpu", k, threads=1) for k, p in paths.items()}
     times: dict[str, list[float]] = {k: [] for k in paths}
     try:
+        slowest = 0.0
         for r in runners.values():
             r.load()
-            r.warmup(x1, 3)
+            r.warmup(x1, 1)
+            t0 = time.perf_counter()
+            r.run(x1)
+            slowest = max(slowest, time.perf_counter() - t0)
+        calls = int(min(10, max(2, budget_s / rounds / max(slowest, 1e-6))))
         for _ in range(rounds):
             for k, r in runners.items():
                 for _ in range(calls):
@@ -131,15 +143,25 @@ def int8_artifacts(stage: Path, *, rep, settings, info, ev, calib, cmp, f32: np.
     return entries, choice
 
 
-def fp16_artifact(stage: Path, *, rep, info, ev, cmp, f32: np.ndarray, tol, opset: int) -> dict[str, Any]:
-    """student.fp16.onnx with its parity vs PyTorch and agreement with FP32 on the eval clips (ORT CPU)."""
+def fp16_artifact(stage: Path, *, rep, info, ev, cmp, f32: np.ndarray, tol,
+                  opset: int) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """student.fp16.onnx with its parity vs PyTorch and agreement with FP32 on the eval clips (ORT CPU).
+
+    (entry, record). An FP16 file that fails parity is an optional extra, not a failed export: it is
+    removed and the record says why (the entry is None)."""
     from edgekd.export.fp16 import convert_fp16
     from edgekd.runtime.artifact import file_entry
     from edgekd.runtime.runners import OrtRunner
 
     conv = convert_fp16(stage / "student.onnx", stage / "student.fp16.onnx")
     with OrtRunner(stage / "student.fp16.onnx", "cpu", "fp16") as half:
-        par = cmp.judge(half, "student.fp16.onnx (ONNX Runtime CPU FP16)", tol["fp16"])
+        par = cmp.judge(half, "student.fp16.onnx (ONNX Runtime CPU FP16)", tol["fp16"], raise_on_fail=False)
+        if not par["passed"]:
+            half.close()
+            (stage / "student.fp16.onnx").unlink()
+            rep.warn("student.fp16.onnx dropped: " + "; ".join(par["failures"]) +
+                     " (FP16 is not accurate enough for this student; TensorRT FP16 may be neither - check its parity)")
+            return None, {"kept": False, "parity": par, "conversion": conv}
         acc = _accuracy(ev, f32, _eval_logits(half, ev.x, rep, "FP16 on eval clips"))
     c = par["clips"]
     rep.done(f"student.fp16.onnx: FP16 inside, FP32 I/O; parity vs PyTorch max |Δ| {c['max_abs']:.2e}, "
@@ -147,7 +169,7 @@ def fp16_artifact(stage: Path, *, rep, info, ev, cmp, f32: np.ndarray, tol, opse
     return file_entry(stage, "student.fp16.onnx", fmt="onnx", precision="fp16", runtime="onnxruntime-cuda",
                       runtimes=["onnxruntime-cuda", "triton:onnxruntime", "onnxruntime-cpu"], opset=opset,
                       conversion=conv, parity=par, accuracy=acc,
-                      input={"name": info.input_name, "shape": info.input_shape, "dtype": "float32"})
+                      input={"name": info.input_name, "shape": info.input_shape, "dtype": "float32"}), {"kept": True}
 
 
 def runtime_map(artifacts: list[dict[str, Any]], cpu_choice: dict[str, Any] | None) -> dict[str, str]:

@@ -22,6 +22,7 @@ from torch import nn
 
 from edgekd.checkpoint import DataSpec
 from edgekd.errors import CheckpointError, TeacherError
+from edgekd.io import load_torch_file
 from edgekd.teachers.base import Teacher
 
 TORCHVISION_PREFIX = "torchvision:"
@@ -137,11 +138,8 @@ def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
         raise TeacherError(f"no weights file at {path}",
                            "save the model's state_dict there (torch.save(model.state_dict(), path)); "
                            "nothing is downloaded")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # torch raises many types for foreign/corrupt files
-        raise TeacherError(f"{path} is not a readable weights file: {type(e).__name__}: {e}".splitlines()[0],
-                           "point at a state_dict saved with torch.save") from e
+    obj = load_torch_file(path, TeacherError, "a weights file",
+                          "point at a state_dict saved with torch.save(model.state_dict(), path)")
     for key in ("state_dict", "model"):
         if isinstance(obj, dict) and isinstance(obj.get(key), dict):
             obj = obj[key]

@@ -35,7 +35,7 @@ from typing import Any
 from edgekd import __version__
 from edgekd.checkpoint import DataSpec
 from edgekd.errors import TeacherError
-from edgekd.io import atomic_path, read_json, sha256_file, write_json
+from edgekd.io import atomic_path, load_torch_file, read_json, sha256_file, write_json
 
 FOLDER_FORMAT = "edgekd-teacher"
 FOLDER_VERSION = 1
@@ -110,8 +110,6 @@ def read_teacher_meta(folder: str | Path) -> tuple[Path, dict[str, Any]]:
 
 def read_teacher_weights(folder: Path, meta: dict[str, Any]) -> dict[str, Any]:
     """The folder's state_dict, after checking it is the file teacher.json was written with."""
-    import torch
-
     path = folder / meta.get("weights", WEIGHTS_FILE)
     if not path.is_file():
         raise TeacherError(f"teacher folder {folder} has no {path.name}", "re-create the teacher; its weights are gone")
@@ -119,11 +117,8 @@ def read_teacher_weights(folder: Path, meta: dict[str, Any]) -> dict[str, Any]:
     if want and sha256_file(path) != want:
         raise TeacherError(f"{path} does not match the checksum in {META_FILE} (corrupted or replaced)",
                            "re-create the teacher with `edgekd teacher pretrain`/`finetune`")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - torch raises many types for damaged files
-        raise TeacherError(f"{path} is not a readable weights file: {type(e).__name__}",
-                           "re-create the teacher") from e
+    return load_torch_file(path, TeacherError, "a teacher weights file",
+                           "re-create the teacher with `edgekd teacher pretrain`/`finetune`")
 
 
 def load_weights_into(module, state: dict[str, Any], where: Path, strict: bool = True) -> None:

@@ -68,3 +68,18 @@ def test_input_shape_mismatch_is_an_error(run_copy):
     with pytest.raises(BenchError, match="expects input \\['batch', 3, 16, 64, 64\\]") as e:
         bench(run_copy, "x86-cpu", iterations=1, warmup=0)
     assert "re-export" in e.value.hint
+
+
+def test_same_clips_give_the_same_number_in_artifact_and_report(bench_run, host_report, tiny_synth):
+    """artifact.json (export) and report.json (bench) evaluate the same clips; both equal a plain argmax count."""
+    art = json.loads((bench_run / "export" / "artifact.json").read_text())
+    assert art["eval"]["fingerprint"] == host_report["eval"]["fingerprint"]
+    rows = {(r["runtime"], r["precision"]): r for r in host_report["rows"]}
+    from edgekd.checkpoint import build_student_from_checkpoint, load_checkpoint
+
+    _, spec = build_student_from_checkpoint(load_checkpoint(bench_run / "checkpoint.pt"))
+    ev = build_evalset(tiny_synth, spec)
+    for entry, prec in ((art["artifacts"][0], "fp32"), (art["artifacts"][1], "int8")):
+        with OrtRunner(bench_run / "export" / entry["file"], "cpu", prec) as r:
+            hits = [int(np.argmax(r.run(ev.x[i:i + 1])[0]) == ev.labels[i]) for i in range(len(ev))]
+        assert entry["accuracy"]["top1"] == rows[("ort-cpu", prec)]["accuracy"]["top1"] == sum(hits) / len(hits)

@@ -38,7 +38,7 @@ def test_pipeline_chains_distill_export_bench(run_copy, monkeypatch, capsys):
     text = capsys.readouterr().out
     assert code == 0, text
     assert [c[0] for c in calls] == ["distill", "distill", "export"] and calls[2][2].name == "x86-cpu"
-    assert calls[0][1].recipe.name == "feature+pseudo" and calls[1][1].recipe.name == "supervised"  # the baseline
+    assert calls[0][1].recipe.name == "auto" and calls[1][1].recipe.name == "supervised"  # the baseline
     assert "test top-1 (single centre clip per video)" in text   # the side-by-side table
     assert "report:" in text and "verdict:" in text and (run_copy / "bench" / "report.md").is_file()
 

@@ -45,7 +45,10 @@ def test_plain_bar_prints_count_rate_and_eta_every_interval():
     lines = buf.getvalue().splitlines()
     assert lines[0] == "train  25/100 (25%)  5.0 clips/s  elapsed 0:05  eta 0:15  loss 0.20"
     assert lines[1] == "train  50/100 (50%)  5.0 clips/s  elapsed 0:10  eta 0:10  loss 0.10"
-    assert len(lines) == 3  # finish() repeats the final state once
+    assert len(lines) == 2  # finish() adds nothing: the last line already showed the final state
+    bar.advance(3)
+    bar.finish()
+    assert buf.getvalue().splitlines()[2].startswith("train  53/100 (53%)")  # ... but shows a newer one
 
 
 def test_format_duration():

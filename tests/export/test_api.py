@@ -78,10 +78,10 @@ def test_bad_checkpoints(tmp_path, run):
     with pytest.raises(CheckpointError, match="no checkpoint at"):
         export_run(tmp_path / "nowhere", **FAST)
     torch.save({"state_dict": {}}, tmp_path / "foreign.pt")
-    with pytest.raises(CheckpointError, match="not an edgekd student checkpoint"):
+    with pytest.raises(CheckpointError, match=r"not an edgekd checkpoint \(or is damaged\)"):
         export_run(tmp_path / "foreign.pt", **FAST)
     (tmp_path / "garbage.pt").write_bytes(b"not a zip file")
-    with pytest.raises(CheckpointError, match="not a readable checkpoint"):
+    with pytest.raises(CheckpointError, match=r"garbage.pt is not an edgekd checkpoint \(or is damaged\)"):
         export_run(tmp_path / "garbage.pt", **FAST)
 
     ckpt = torch.load(run / "checkpoint.pt", weights_only=True)

@@ -49,3 +49,17 @@ def test_fp16_parity_catches_a_broken_conversion(deploy_export, tmp_path):
         cmp = Comparator(ref, clips.x, noise_inputs(spec, 2))
         verdict = cmp.judge(bad, "broken fp16", TOLERANCES["fp16"], raise_on_fail=False)
     assert not verdict["passed"]
+
+
+def test_fp16_file_that_fails_parity_is_dropped_not_fatal(tiny_synth, tmp_path, make_ckpt):
+    from edgekd.export.api import export_run
+    from edgekd.export.parity import Tolerance
+
+    run = make_ckpt(tmp_path / "run", "tiny3d", tiny_synth, width=0.5)
+    impossible = Tolerance(atol=0.0, rtol=0.0, min_cosine=1.01, min_top1=1.0, gate_noise=True)
+    out = export_run(run, int8=False, triton=True, parity_clips=4, noise_inputs=1, tolerances={"fp16": impossible})
+    art = json.loads((out / "artifact.json").read_text())
+    rec = art["deploy"]["fp16_onnx"]
+    assert rec["kept"] is False and rec["parity"]["failures"] and not (out / "student.fp16.onnx").exists()
+    assert [a["file"] for a in art["artifacts"]] == ["student.onnx"]
+    assert not any("fp16" in m for m in art["deploy"]["bundles"]["triton"]["models"])

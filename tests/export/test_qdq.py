@@ -79,6 +79,7 @@ def test_int8_accuracy_with_tensorrt_arithmetic(deploy_export):
     assert acc["fp32_top1"] >= 0.5, "the trained student should beat chance (0.25) clearly"
     assert abs(acc["delta"]) <= MAX_ACCURACY_DROP and acc["agreement_with_fp32"] >= MIN_AGREEMENT, acc
     assert "graph optimizations off" in q["measured_with"] and q["parity"]["passed"]
+    assert art["artifacts"][0]["accuracy"]["top1"] == acc["fp32_top1"]
     assert q["quantization"]["rules"] == "tensorrt-explicit" and q["calibration"]["split"] == "train"
     assert "tensorrt" in q["runtimes"] and "accuracy" in q["onnxruntime_cpu_kernels"]
     # the engine is compiled from this very file, explicitly

@@ -96,5 +96,5 @@ def test_captions_are_required_but_labels_are_not(tiny_manifest, tmp_path):
     ids, captions = caption_table(tiny_manifest)
     assert len(captions) == len(set(captions)) and max(ids) == len(captions) - 1
     bare = tiny_manifest.subset(dataclasses.replace(e, caption=None) for e in tiny_manifest.entries)
-    with pytest.raises(DataError, match="captioned training videos"):
+    with pytest.raises(DataError, match="from captions needs at least 2 training videos"):
         pretrain_vl(bare, default_data_spec(tiny_manifest), tmp_path / "t", epochs=1, quiet=True)
