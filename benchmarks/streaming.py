@@ -7,7 +7,10 @@ that answers every `stride` frames spends clip_ms / stride per frame; the stream
 frame for frame_ms. The ratio frame_ms / (clip_ms / stride) is what streaming costs per frame
 (about 1 when the same frames go through the same layers; < 1 also when the clip overlaps the
 last one). Both run in ONNX Runtime CPU with the same threads on the same real decoded frames;
-rounds interleave the two (a busy machine slows both alike); the median of all calls counts.
+rounds interleave the two; the median of all calls counts. Besides wall time, each call's CPU time
+of the calling thread is recorded (with one intra-op thread ONNX Runtime computes on the caller's
+thread): on a shared, overloaded machine a 2 ms call often runs uninterrupted while a 200 ms call
+never does, so wall-time ratios there mix compute with waiting; CPU-time ratios do not.
 
     python benchmarks/streaming.py [--iterations 200] [--rounds 5] [--threads 1] [--stride 8]
 """
@@ -25,12 +28,13 @@ from pathlib import Path
 import numpy as np
 
 
-def time_calls(fn, n: int) -> list[float]:
+def time_calls(fn, n: int) -> list[tuple[float, float]]:
+    """(wall seconds, this thread's CPU seconds) per call."""
     out = []
     for _ in range(n):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.thread_time()
         fn()
-        out.append(time.perf_counter() - t0)
+        out.append((time.perf_counter() - t0, time.thread_time() - c0))
     return out
 
 
@@ -84,17 +88,19 @@ def main() -> None:
         for _ in range(args.rounds):
             for k, fn in calls.items():
                 samples[k] += time_calls(fn, per_round)
-    clip_ms, frame_ms = (1e3 * float(np.median(samples[k])) for k in calls)
-    clip10, frame10 = (1e3 * float(np.percentile(samples[k], 10)) for k in calls)
-    for k, s in samples.items():
-        console.print(f"{k:26s} median {1e3 * np.median(s):8.3f} ms  p10 {1e3 * np.percentile(s, 10):8.3f}  "
-                      f"p90 {1e3 * np.percentile(s, 90):8.3f}  ({len(s)} calls)", highlight=False)
-    console.print(f"{name} {spec.frames}x{spec.size}x{spec.size}, {args.threads} thread(s): per frame "
-                  f"{frame_ms:.3f} ms streaming vs {clip_ms / args.stride:.3f} ms = clip {clip_ms:.3f} ms / stride "
-                  f"{args.stride}; ratio {frame_ms / (clip_ms / args.stride):.3f} (medians), "
-                  f"{frame10 / (clip10 / args.stride):.3f} (p10s, less disturbed by other load); answering every "
-                  f"frame the clip model would need {clip_ms:.3f} ms per frame ({clip_ms / frame_ms:.1f}x the stream)",
-                  highlight=False)
+    def med(k: str, i: int, q: float = 50) -> float:
+        return 1e3 * float(np.percentile([c[i] for c in samples[k]], q))
+
+    for k in calls:
+        console.print(f"{k:26s} wall median {med(k, 0):8.3f} ms (p10 {med(k, 0, 10):8.3f}, p90 {med(k, 0, 90):8.3f})  "
+                      f"CPU median {med(k, 1):8.3f} ms  ({len(samples[k])} calls)", highlight=False)
+    clip_k, frame_k = calls
+    for i, what in ((1, "CPU time"), (0, "wall time")):
+        clip_ms, frame_ms = med(clip_k, i), med(frame_k, i)
+        console.print(f"{what:9s}: {name} {spec.frames}x{spec.size}x{spec.size}, {args.threads} thread(s): per frame "
+                      f"{frame_ms:.3f} ms streaming vs clip {clip_ms:.3f} ms / stride {args.stride} = "
+                      f"{clip_ms / args.stride:.3f} ms; ratio {frame_ms / (clip_ms / args.stride):.3f}; answering "
+                      f"every frame, the clip model needs {clip_ms / frame_ms:.1f}x the stream's time", highlight=False)
     load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
     console.print(f"[dim]{platform.processor() or platform.machine()}, {os.cpu_count()} cores, load average "
                   f"{load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (1/5/15 min); onnxruntime CPU[/dim]")

@@ -213,9 +213,15 @@ class Mp4Writer:
             self.container.mux(packet)
 
     def close(self) -> None:
-        if self.opened:
-            for packet in self.stream.encode():
-                self.container.mux(packet)
+        if not self.opened:  # no frame came: leave no empty, unplayable file behind
+            try:
+                self.container.close()
+            except Exception:  # noqa: BLE001 - an encoder that never got a frame may refuse to flush
+                pass
+            self.path.unlink(missing_ok=True)
+            return
+        for packet in self.stream.encode():
+            self.container.mux(packet)
         self.container.close()
 
 
