@@ -23,8 +23,6 @@ which says why INT8 does or does not pay on this CPU.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import json
 import os
 import platform
@@ -41,7 +39,7 @@ def variants(fp32: Path, out: Path, calib: np.ndarray) -> dict[str, Path]:
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    from edgekd.export.qdq import quantize_qdq
+    from edgekd.export.qdq import quiet_quantizer, quantize_qdq
 
     class Reader(CalibrationDataReader):
         def __init__(self):
@@ -63,7 +61,7 @@ def variants(fp32: Path, out: Path, calib: np.ndarray) -> dict[str, Path]:
              "qdq u8u8 pt": (QuantFormat.QDQ, QuantType.QUInt8, False)}
     for name, (fmt, wtype, pc) in specs.items():
         files[name] = out / (name.replace(" ", "_") + ".onnx")
-        with contextlib.redirect_stdout(io.StringIO()):
+        with quiet_quantizer():
             quantize_static(str(prep), str(files[name]), Reader(), quant_format=fmt, per_channel=pc,
                             reduce_range=True, activation_type=QuantType.QUInt8, weight_type=wtype,
                             extra_options={"WeightSymmetric": wtype == QuantType.QInt8})

@@ -3,8 +3,8 @@
 For each registered student (random weights; latency does not depend on them) at 8 frames x 64 px:
 export to ONNX, measure ONNX Runtime CPU FP32 p50 at batch 1 and 8 (warm-up, then timed calls), and
 predict the same with edgekd.bench.predictor on the "host" profile (peaks measured by the
-micro-benchmarks in this run). Prints one table and the ratio measured / predicted; the min and max
-ratio are the band the predictor reports (edgekd.bench.predictor.BAND, docs/bench.md).
+micro-benchmarks in this run). Prints one table and the ratio measured / per-layer floor; its min,
+median and max are the predictor's RATIO (estimate = floor x median, band = floor x [min, max]).
 
     python benchmarks/predictor_error.py [--frames 8] [--size 64] [--iterations 10]
 
@@ -31,7 +31,7 @@ def main() -> None:
     import torch
 
     from edgekd.bench.latency import summarize, time_calls
-    from edgekd.bench.predictor import BAND, predict_model
+    from edgekd.bench.predictor import RATIO, predict_model
     from edgekd.checkpoint import DataSpec
     from edgekd.export.onnx_export import export_onnx
     from edgekd.runtime.host import collect, host_profile
@@ -59,20 +59,20 @@ def main() -> None:
                     measured = summarize(time_calls(runner, x, warmup=2, iterations=n), b).p50_ms
                     est = predict_model(model, spec.input_shape(b), prof, "fp32")
                     rows.append((name, b, measured, est))
-                    print(f"  {name:24s} b{b}: measured {measured:9.2f} ms  predicted {est.p50_ms:9.2f} ms  "
-                          f"ratio {measured / est.p50_ms:5.2f}", flush=True)
+                    print(f"  {name:24s} b{b}: measured {measured:9.2f} ms  floor {est.floor_ms:9.2f} ms  "
+                          f"ratio {measured / est.floor_ms:5.2f}", flush=True)
 
-    print("\n| student | batch | measured p50 ms | predicted ms | measured / predicted | compute / memory / launch ms |")
+    print("\n| student | batch | measured p50 ms | floor ms | measured / floor | compute / memory / launch ms |")
     print("|---|---|---|---|---|---|")
     for name, b, m, e in rows:
-        print(f"| {name} | {b} | {m:.2f} | {e.p50_ms:.2f} | {m / e.p50_ms:.2f} | "
+        print(f"| {name} | {b} | {m:.2f} | {e.floor_ms:.2f} | {m / e.floor_ms:.2f} | "
               f"{e.compute_ms:.2f} / {e.memory_ms:.2f} / {e.launch_ms:.3f} |")
-    ratios = np.array([m / e.p50_ms for _, _, m, e in rows])
+    ratios = np.array([m / e.floor_ms for _, _, m, e in rows])
     err = np.abs(np.log(ratios))
-    print(f"\nratio measured / predicted: min {ratios.min():.2f}, median {np.median(ratios):.2f}, "
+    print(f"\nratio measured / floor: min {ratios.min():.2f}, median {np.median(ratios):.2f}, "
           f"max {ratios.max():.2f}; median |log error| {np.median(err):.2f} "
-          f"(x{np.exp(np.median(err)):.2f}); band in edgekd.bench.predictor: {BAND}")
-    inside = ((ratios >= BAND[0]) & (ratios <= BAND[1])).mean()
+          f"(x{np.exp(np.median(err)):.2f}); RATIO in edgekd.bench.predictor: {RATIO}")
+    inside = ((ratios >= RATIO[0]) & (ratios <= RATIO[2])).mean()
     print(f"cases inside the band: {100 * inside:.0f}%")
 
 

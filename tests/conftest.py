@@ -39,7 +39,7 @@ def tiny_synth(tmp_path_factory) -> Path:
     from edgekd.data.synthetic import generate
 
     return generate(tmp_path_factory.mktemp("tiny_synth"), classes=4, videos_per_class=6, frames=16, size=32,
-                    seed=0, progress=False, workers=1)
+                    seed=0, workers=1)
 
 
 @pytest.fixture

@@ -1,10 +1,11 @@
-"""edgekd bench: latency, accuracy and roofline of exported students on hardware profiles.
+"""edgekd bench: latency, accuracy, workload and roofline of exported students on hardware profiles.
 
-    edgekd.bench.profiles   load_profile(name_or_path) -> Profile (TOML files in profiles/)
-    edgekd.bench.runners    the Runner protocol: PyTorch eager, ONNX Runtime (CPU/CUDA/TensorRT EP), TensorRT
+    edgekd.bench.artifacts  what to bench: a run, its export folder or a checkpoint (the artifact contract)
     edgekd.bench.latency    warm-up, synchronized timing, percentiles, end-to-end, peak memory
-    edgekd.bench.accuracy   top-1/top-5 on the eval split, agreement with PyTorch
     edgekd.bench.roofline   FLOPs and bytes counted from the model, speed-of-light floors
-    edgekd.bench.report     report.json / report.md / pareto.png / rich table, merging runs
+    edgekd.bench.predictor  per-layer latency estimate with its measured band, for profiles not the host
+    edgekd.bench.report     report.json / report.md / pareto.png / rich table, workload and verdict, merging
     edgekd.bench.api        bench(run_or_export, profile) -> bench folder
+
+Runners, profiles, the host, the eval clips and the metrics live on the floor below: edgekd.runtime.
 """

@@ -8,9 +8,10 @@ precision's element size) and whether it is a kernel of its own. Then
     model time  = sum over kernels
 
 Normalization, activation and dropout layers are assumed fused into the kernel before them (as
-TensorRT and ONNX Runtime do), so they add neither launches nor traffic. The estimate comes with a
-band: [estimate x BAND[0], estimate x BAND[1]], the range of measured / estimated latency found by
-benchmarks/predictor_error.py over the 8 students at batch 1 and 8 on a CPU host (docs/bench.md).
+TensorRT and ONNX Runtime do), so they add neither launches nor traffic. That sum is a floor; real
+kernels reach a fraction of peak. The estimate is floor x RATIO[1] with the band floor x [RATIO[0],
+RATIO[2]]: the median, min and max of measured / floor found by benchmarks/predictor_error.py over the
+8 students at batch 1 and 8 on a CPU host (docs/bench.md); unverified on GPUs.
 """
 
 from __future__ import annotations
@@ -21,9 +22,9 @@ from typing import Any
 
 from edgekd.bench.roofline import BYTES_PER_ELEMENT
 
-# measured / estimated latency, min and max over 16 cases on a CPU host (benchmarks/predictor_error.py,
-# docs/bench.md): the estimate is a floor; depthwise-heavy students (MobileNet, X3D) run furthest above it
-BAND = (1.0, 11.5)
+# measured / floor: min, median, max over 16 cases on a busy 2-core CPU host (benchmarks/predictor_error.py,
+# docs/bench.md); the small and depthwise-heavy students (tiny3d, X3D) run furthest above their floor
+RATIO = (5.5, 8.0, 23.0)
 
 FUSED = ("BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "ReLU", "ReLU6", "Hardswish", "Hardsigmoid", "SiLU", "GELU",
          "Sigmoid", "Dropout", "Identity", "Flatten", "LayerNorm", "GroupNorm")
@@ -40,9 +41,10 @@ class Layer:
 
 @dataclass
 class Estimate:
-    p50_ms: float      # the estimate (a median-like central figure)
-    low_ms: float      # band: estimate x BAND[0]
-    high_ms: float     #       estimate x BAND[1]
+    p50_ms: float      # the estimate: floor x RATIO[1]
+    low_ms: float      # band: floor x RATIO[0]
+    high_ms: float     #       floor x RATIO[2]
+    floor_ms: float    # sum of the per-layer roofline times + launches
     kernels: int
     compute_ms: float  # sum of the layers' FLOP-bound times
     memory_ms: float   # sum of the layers' byte-bound times
@@ -100,5 +102,6 @@ def predict_model(model, input_shape: tuple[int, ...], profile, precision: str =
         c, m = 1e3 * f / peak, 1e3 * b / bw
         compute, memory = compute + c, memory + m
         total += max(c, m) + launch
-    return Estimate(p50_ms=total, low_ms=total * BAND[0], high_ms=total * BAND[1], kernels=len(rows),
+    return Estimate(p50_ms=total * RATIO[1], low_ms=total * RATIO[0], high_ms=total * RATIO[2], floor_ms=total,
+                    kernels=len(rows),
                     compute_ms=compute, memory_ms=memory, launch_ms=len(rows) * launch)

@@ -136,6 +136,7 @@ def register(app: typer.Typer) -> None:
         config: Optional[Path] = typer.Option(None, "--config", "-c", help="Distill config TOML (default: built-in)."),
         set_: Optional[List[str]] = typer.Option(None, "--set", help="Config override key=value (repeatable)."),
         data: Optional[str] = typer.Option(None, "--data", "-d", help="Dataset path; default: the embedded synthetic dataset."),
+        video_root: Optional[str] = typer.Option(None, "--video-root", help=console.VIDEO_ROOT_HELP),
         recipe: Optional[str] = typer.Option(None, "--recipe", "-r", help="Distillation recipe (default: auto, chosen from the data)."),
         labeled: Optional[float] = typer.Option(None, "--labeled", "-l", help="Fraction of train videos with labels."),
         teacher: Optional[List[str]] = typer.Option(None, "--teacher", "-t", help="ROLE=PATH teacher for a role (repeatable)."),
@@ -155,7 +156,7 @@ def register(app: typer.Typer) -> None:
         from edgekd.runtime.profiles import load_profile
 
         prof = load_profile(profile)  # fail on a bad profile before training, not after
-        overrides = flag_overrides(teacher, data=data, recipe=recipe, labeled=labeled) + list(set_ or [])
+        overrides = flag_overrides(teacher, data=data, video_root=video_root, recipe=recipe, labeled=labeled) + list(set_ or [])
         cfg = with_templates(load_config(config, overrides), template)
         console.out.rule("[bold]1/3 distill")
         # and the supervised baseline, unless run.baseline=false

@@ -13,6 +13,10 @@ from edgekd.report import Reporter, make_console
 out = make_console()  # tables and results (stdout)
 err = make_console(stderr=True)  # errors, status, progress (stderr)
 
+# help of the --video-root option that every command taking a dataset has
+VIDEO_ROOT_HELP = ("Folder holding the class folders of UCF101/HMDB51 split files (default: the folder beside "
+                   "them that holds most of them); the base of a CSV's relative paths.")
+
 
 @dataclass
 class State:

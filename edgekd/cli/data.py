@@ -1,7 +1,7 @@
 """`edgekd data`: inspect datasets, write semi-supervised splits, generate the synthetic dataset.
 
-    edgekd data inspect [PATH] [--decode]
-    edgekd data check [PATH]            fails (exit 2) if any video cannot be decoded
+    edgekd data inspect [PATH] [--decode] [--video-root DIR]
+    edgekd data check [PATH] [--video-root DIR]   fails (exit 2) if any video cannot be decoded
     edgekd data split [PATH] --labeled-fraction 0.05 | --labeled-per-class N [--seed S] [--out FILE]
     edgekd data synth OUT [--classes 12 --videos-per-class 30 --frames 32 --size 64 --fps 16 --seed 0]
 
@@ -11,13 +11,12 @@ embedded synthetic dataset. Decoders and torch are imported inside the commands.
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from edgekd.cli.console import err, out
+from edgekd.cli.console import VIDEO_ROOT_HELP, out, reporter
 
 data_app = typer.Typer(name="data", help="Inspect datasets, write semi-supervised splits, make synthetic data.",
                        no_args_is_help=True)
@@ -25,16 +24,11 @@ data_app = typer.Typer(name="data", help="Inspect datasets, write semi-supervise
 PATH_HELP = "Dataset: folder, manifest.json, CSV, UCF101/HMDB51 split files. Omit for the synthetic default."
 
 
-def _load(path: Optional[Path], split: int = 1):
-    """load_dataset, printing its warnings (skipped videos) as yellow lines."""
+def _load(path: Optional[Path], split: int, video_root: Optional[Path]):
+    """load_dataset; skipped videos are one warning line through this invocation's reporter."""
     from edgekd.data.manifest import load_dataset
 
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        manifest = load_dataset(path, split=split)
-    for w in caught:
-        err.print(f"[yellow]warning:[/yellow] {w.message}", highlight=False, soft_wrap=True)
-    return manifest
+    return load_dataset(path, split=split, video_root=video_root, reporter=reporter())
 
 
 def _fmt_seconds(s: float) -> str:
@@ -48,20 +42,22 @@ def inspect_cmd(
     path: Optional[Path] = typer.Argument(None, help=PATH_HELP),
     split: int = typer.Option(1, "--split", help="UCF101/HMDB51 split number."),
     decode: bool = typer.Option(False, "--decode", help="Also decode first and last frames (finds truncated files)."),
+    video_root: Optional[Path] = typer.Option(None, "--video-root", help=VIDEO_ROOT_HELP),
 ) -> None:
     """Per-class and per-split counts, durations, fps, resolutions and every unreadable file."""
     from rich.table import Table
 
     from edgekd.data.inspect import inspect_manifest
 
-    m = _load(path, split)
-    report = inspect_manifest(m, decode=decode)
+    m = _load(path, split, video_root)
+    report = inspect_manifest(m, decode=decode, reporter=reporter())
     counts = m.counts()
 
     summary = Table(title=f"dataset {m.source}", show_header=False)
     summary.add_row("root", str(m.root))
     summary.add_row("classes", str(m.num_classes))
-    summary.add_row("videos", f"{len(m)} listed, {len(report.infos)} readable, {len(report.problems)} unreadable")
+    summary.add_row("videos", f"{len(m) + len(m.skipped)} listed, {len(report.infos)} readable, "
+                              f"{len(report.problems)} unreadable")
     summary.add_row("fingerprint", m.fingerprint())
     if m.defaults:
         summary.add_row("defaults", ", ".join(f"{k}={v}" for k, v in m.defaults.items()))
@@ -118,12 +114,13 @@ def _print_problems(problems: list[tuple[str, str]]) -> None:
 def check_cmd(
     path: Optional[Path] = typer.Argument(None, help=PATH_HELP),
     split: int = typer.Option(1, "--split", help="UCF101/HMDB51 split number."),
+    video_root: Optional[Path] = typer.Option(None, "--video-root", help=VIDEO_ROOT_HELP),
 ) -> None:
     """Decode the first and last frame of every video; list failures and fail if there are any."""
     from edgekd.data.inspect import inspect_manifest
 
-    m = _load(path, split)
-    report = inspect_manifest(m, decode=True)
+    m = _load(path, split, video_root)
+    report = inspect_manifest(m, decode=True, reporter=reporter())
     out.print(f"{len(report.infos)} of {len(m) + len(m.skipped)} videos decode")
     _print_problems(report.problems)
     if report.problems:
@@ -141,13 +138,14 @@ def split_cmd(
     seed: int = typer.Option(0, "--seed", help="Same seed, same split."),
     out_file: Optional[Path] = typer.Option(None, "--out", help="Split file to write (default: labeled_<amount>_seed<S>.txt)."),
     split: int = typer.Option(1, "--split", help="UCF101/HMDB51 split number."),
+    video_root: Optional[Path] = typer.Option(None, "--video-root", help=VIDEO_ROOT_HELP),
 ) -> None:
     """Write a class-balanced, seeded labeled/unlabeled split of the training videos."""
     from rich.table import Table
 
     from edgekd.data.splits import make_split
 
-    m = _load(path, split)
+    m = _load(path, split, video_root)
     semi = make_split(m, labeled_fraction=labeled_fraction, labeled_per_class=labeled_per_class, seed=seed)
     if out_file is None:
         amount = f"{labeled_fraction * 100:g}pct" if labeled_fraction is not None else f"{labeled_per_class}perclass"
@@ -188,7 +186,7 @@ def synth_cmd(
 
     t0 = time.perf_counter()
     path = generate(out_dir, classes=classes, videos_per_class=videos_per_class, frames=frames, size=size,
-                    seed=seed, fps=fps)
+                    seed=seed, fps=fps, reporter=reporter())
     m = Manifest.load(path)
     out.print(f"wrote {len(m)} videos ({m.num_classes} classes, {len(m.split('train'))} train / "
               f"{len(m.split('test'))} test) and {path} in {time.perf_counter() - t0:.1f} s")

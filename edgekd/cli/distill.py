@@ -11,6 +11,7 @@ from typing import List, Optional
 import typer
 
 from edgekd.cli import console
+from edgekd.cli.console import VIDEO_ROOT_HELP
 
 RECIPE_NAMES = ("supervised", "feature", "pseudo", "feature+pseudo", "kd", "timebalance", "timebalance-avg",
                 "timebalance-one")  # kept in step with edgekd.distill.recipes.RECIPES (tests/distill checks)
@@ -24,6 +25,7 @@ def distill_cmd(
     template: List[str] = typer.Option([], "--template", help='Class-name prompt for the VL teacher without captions, e.g. "a video of a person {}." (repeatable).'),
     student: Optional[str] = typer.Option(None, "--student", help="Student network (e.g. tiny3d, r3d_18)."),
     data: Optional[str] = typer.Option(None, "--data", "-d", help="Dataset path; default: the embedded synthetic dataset."),
+    video_root: Optional[str] = typer.Option(None, "--video-root", help=VIDEO_ROOT_HELP),
     labeled: Optional[float] = typer.Option(None, "--labeled", "-l", help="Fraction of train videos with labels, in (0, 1]."),
     epochs: Optional[int] = typer.Option(None, "--epochs", "-e", help="Epochs to train."),
     name: Optional[str] = typer.Option(None, "--name", "-n", help="Run folder name under runs/ (default: derived)."),
@@ -39,7 +41,8 @@ def distill_cmd(
     """Distil teachers into a small student on few labels (default: the embedded synthetic data)."""
     from edgekd.distill.config import flag_overrides, load_config, resume_config, with_templates
 
-    overrides = flag_overrides(teacher, recipe=recipe, student=student, data=data, labeled=labeled, epochs=epochs,
+    overrides = flag_overrides(teacher, recipe=recipe, student=student, data=data, video_root=video_root,
+                                labeled=labeled, epochs=epochs,
                                 name=name, device=device, workers=workers, seed=seed, baseline=baseline,
                                 tensorboard=tensorboard) + list(set_)
     if resume is not None:
@@ -59,6 +62,7 @@ def eval_cmd(
     clips: Optional[int] = typer.Option(None, "--clips", "-k", help="Temporal clips per video (default: the run's, 10)."),
     crops: Optional[int] = typer.Option(None, "--crops", help="Spatial crops per clip: 1 or 3 (default 3)."),
     data: Optional[str] = typer.Option(None, "--data", "-d", help="Dataset path (default: the run's)."),
+    video_root: Optional[str] = typer.Option(None, "--video-root", help=VIDEO_ROOT_HELP + " Default: the run's."),
     best: bool = typer.Option(False, "--best", help="Evaluate best.pt instead of the last checkpoint."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda."),
     workers: Optional[int] = typer.Option(None, "--workers", help="Data loader workers."),
@@ -71,8 +75,8 @@ def eval_cmd(
     from edgekd.distill.config import resolve_run
     from edgekd.distill.evaluate import evaluate_run
 
-    r = evaluate_run(resolve_run(run), data=data, clips=clips, crops=crops, batch_size=batch_size, workers=workers,
-                     device=device, checkpoint="best.pt" if best else "checkpoint.pt", reporter=console.reporter())
+    r = evaluate_run(resolve_run(run), data=data, video_root=video_root, clips=clips, crops=crops,
+                     batch_size=batch_size, workers=workers, device=device, checkpoint="best.pt" if best else "checkpoint.pt", reporter=console.reporter())
     p = r["protocol"]
     table = Table(title=f"{r['run']}  ({r['student']}, {r['recipe']})")
     for col in ("videos", "views", "top-1", "top-5", "time"):
@@ -98,15 +102,17 @@ def ablate_cmd(
     epochs: int = typer.Option(10, "--epochs", "-e", help="Epochs per run (same for every recipe)."),
     out: Path = typer.Option(Path("runs/ablation"), "--out", "-o", help="Folder for the runs, ablation.md and .json."),
     data: Optional[str] = typer.Option(None, "--data", "-d", help="Dataset (default: the embedded synthetic one)."),
+    video_root: Optional[str] = typer.Option(None, "--video-root", help=VIDEO_ROOT_HELP),
     set_: List[str] = typer.Option([], "--set", "-s", help="Config overrides applied to every run."),
     seeds: str = typer.Option("0", "--seeds", help="Comma-separated seeds; results are averaged over them."),
 ) -> None:
     """Train the supervised baseline and every recipe at each label fraction; write a markdown table + JSON."""
     from edgekd.distill.ablation import run_ablation
+    from edgekd.distill.config import flag_overrides
 
     run_ablation(fractions=[float(x) for x in labeled.split(",") if x],
                  recipes=[r for r in recipes.split(",") if r] if recipes else None, epochs=epochs, out=out,
-                 data=data, overrides=list(set_), seeds=[int(s) for s in seeds.split(",") if s],
+                 data=data, overrides=flag_overrides(video_root=video_root) + list(set_), seeds=[int(s) for s in seeds.split(",") if s],
                  reporter=console.reporter(), table_console=console.out)
 
 

@@ -34,7 +34,9 @@ def register(app: typer.Typer) -> None:
         cpu_int8: str = typer.Option("auto", "--cpu-int8",
                                      help="student.int8-cpu.onnx (ORT's x86 uint8 format): auto = kept only if faster "
                                           "on this CPU | always | never."),
-        int8_method: str = typer.Option("minmax", "--int8-method", help="INT8 calibration: minmax | entropy | percentile."),
+        int8_method: str = typer.Option("auto", "--int8-method",
+                                        help="INT8 calibration: auto (minmax or percentile, whichever agrees best with "
+                                             "FP32 on the calibration clips) | minmax | entropy | percentile."),
         calib_clips: int = typer.Option(32, "--calib-clips", help="Training clips used for INT8 calibration."),
         int8_activations: str = typer.Option("uint8", "--int8-activations",
                                              help="CPU INT8 variant: uint8 (asymmetric, x86) or int8 (symmetric, ARM)."),

@@ -2,7 +2,7 @@
 
     edgekd teacher zeroshot TEACHER [--data PATH] [--split test] [--template "a video of {}."]...
     edgekd teacher finetune TEACHER --out DIR [--mode linear|full] [--labeled-fraction F | --split-file F]
-    edgekd teacher pretrain --objective vl|invariant|distinctive --out DIR [--data PATH] [--epochs N]
+    edgekd teacher pretrain --objective vl|invariant|distinctive|pcl --out DIR [--data PATH] [--epochs N]
     edgekd teacher cache NAME=TEACHER... --out DIR [--clips-per-video K] [--temporal]
 
 TEACHER is anything `edgekd.teachers.load_teacher` reads: embedded:vl, a teacher folder,
@@ -12,13 +12,12 @@ torch and the model libraries are imported inside the commands, so `edgekd --hel
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 from typing import List, Optional
 
 import typer
 
-from edgekd.cli.console import err, out
+from edgekd.cli.console import VIDEO_ROOT_HELP, err, out, reporter
 
 teacher_app = typer.Typer(name="teacher", help="Zero-shot, fine-tune, pretrain and cache teachers.",
                           no_args_is_help=True)
@@ -29,16 +28,12 @@ DATA_HELP = "Dataset (folder, manifest.json, CSV, UCF101/HMDB51 split files). Om
 TEMPLATE_HELP = 'Prompt template with {} for the class name (repeatable; several are ensembled).'
 
 
-def _dataset(path: Optional[str]):
-    """load_dataset, printing its warnings (skipped videos) as yellow lines."""
+
+def _dataset(path: Optional[str], video_root: Optional[str]):
+    """load_dataset; skipped videos are one warning line through this invocation's reporter."""
     from edgekd.data.manifest import load_dataset
 
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        manifest = load_dataset(path)
-    for w in caught:
-        err.print(f"[yellow]warning:[/yellow] {w.message}", highlight=False, soft_wrap=True)
-    return manifest
+    return load_dataset(path, video_root=video_root, reporter=reporter())
 
 
 def _spec(manifest, frames: Optional[int], size: Optional[int]):
@@ -87,6 +82,7 @@ def _pct(v: float) -> str:
 def zeroshot_cmd(
     teacher: str = typer.Argument(..., help=TEACHER_HELP),
     data: Optional[str] = typer.Option(None, "--data", "-d", help=DATA_HELP),
+    video_root: Optional[str] = typer.Option(None, "--video-root", help=VIDEO_ROOT_HELP),
     split: str = typer.Option("test", "--split", help="Which split to classify: test or train."),
     template: List[str] = typer.Option([], "--template", "-t", help=TEMPLATE_HELP),
     frames: Optional[int] = typer.Option(None, "--frames", help="Frames per clip (default: the dataset's)."),
@@ -108,7 +104,7 @@ def zeroshot_cmd(
     if split not in ("train", "test"):
         raise ConfigError(f"unknown split {split!r}", "choose test or train")
     templates = check_templates(template or DEFAULT_TEMPLATES)
-    manifest = _dataset(data)
+    manifest = _dataset(data, video_root)
     spec = _spec(manifest, frames, size)
     opts = {} if pooling == "mean" else {"pooling": pooling}
     t = load_teacher(teacher, spec, manifest=manifest, **opts).to(_device(device))
@@ -139,6 +135,7 @@ def finetune_cmd(
     out_dir: Path = typer.Option(..., "--out", "-o", help="Teacher folder to write."),
     mode: str = typer.Option("linear", "--mode", help="linear: head on the frozen encoder; full: everything."),
     data: Optional[str] = typer.Option(None, "--data", "-d", help=DATA_HELP),
+    video_root: Optional[str] = typer.Option(None, "--video-root", help=VIDEO_ROOT_HELP),
     split_file: Optional[Path] = typer.Option(None, "--split-file", help="Split written by `edgekd data split`."),
     labeled_fraction: Optional[float] = typer.Option(None, "--labeled-fraction", help="Labeled share per class."),
     labeled_per_class: Optional[int] = typer.Option(None, "--labeled-per-class", help="Labeled videos per class."),
@@ -162,7 +159,7 @@ def finetune_cmd(
     refuse_existing(out_dir, force)
     cfg = FinetuneConfig(mode=mode, epochs=epochs, lr=lr, seed=seed, num_workers=workers,
                          templates=check_templates(template or DEFAULT_TEMPLATES)).resolved()
-    manifest = _dataset(data)
+    manifest = _dataset(data, video_root)
     spec = _spec(manifest, frames, size)
     semi = _split(manifest, split_file, labeled_fraction, labeled_per_class, seed)
     labeled, _ = semi.apply(manifest)
@@ -188,9 +185,11 @@ def finetune_cmd(
 def pretrain_cmd(
     objective: str = typer.Option(..., "--objective",
                                   help="vl (CLIP-style, on captions, or on class-name prompts of the labeled split "
-                                       "when the data has none), invariant or distinctive (TimeBalance)."),
+                                       "when the data has none), invariant or distinctive (TimeBalance), "
+                                       "pcl (pretext + contrastive, Camarena)."),
     out_dir: Path = typer.Option(..., "--out", "-o", help="Teacher folder to write."),
     data: Optional[str] = typer.Option(None, "--data", "-d", help=DATA_HELP),
+    video_root: Optional[str] = typer.Option(None, "--video-root", help=VIDEO_ROOT_HELP),
     epochs: Optional[int] = typer.Option(None, "--epochs", "-e", help="Epochs (default: the objective's)."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", "-b"),
     lr: Optional[float] = typer.Option(None, "--lr"),
@@ -219,11 +218,11 @@ def pretrain_cmd(
     from edgekd.teachers.loading import read_teacher_meta, refuse_existing
     from edgekd.teachers.text import check_templates
 
-    objectives = ["vl", "invariant", "distinctive"]
+    objectives = ["vl", "invariant", "distinctive", "pcl"]
     if objective not in objectives:
         raise ConfigError(f"unknown objective {objective!r}", did_you_mean(objective, objectives))
     refuse_existing(out_dir, force)
-    manifest = _dataset(data)
+    manifest = _dataset(data, video_root)
     spec = _spec(manifest, frames, size)
     given = {k: v for k, v in (("epochs", epochs), ("batch_size", batch_size), ("lr", lr), ("frames_in", frames_in))
              if v is not None}
@@ -253,9 +252,19 @@ def pretrain_cmd(
         out.print(table)
         out.print(zeroshot_summary(metrics))
         return
+    semi = _split(manifest, split_file, labeled_fraction, labeled_per_class, seed)
+    if objective == "pcl":
+        from edgekd.config import merge
+        from edgekd.distill.pretrain import PretrainConfig, pretrain_pcl
+
+        given.pop("frames_in", None)  # PCL sees RGB frames
+        cfg = merge(PretrainConfig(seed=seed), given, where="--set")
+        folder = pretrain_pcl(manifest, semi, spec, out_dir, cfg, device=str(_device(device)), force=force,
+                              reporter=reporter())
+        _print_pcl(folder)
+        return
     from edgekd.teachers.timebalance import pretrain_ssl
 
-    semi = _split(manifest, split_file, labeled_fraction, labeled_per_class, seed)
     folder = pretrain_ssl(objective, manifest, semi, spec, out_dir, seed=seed, num_workers=workers,
                           device=str(_device(device)), force=force, **_ssl_options(pretrain_ssl, given))
     metrics = read_teacher_meta(folder)[1]["metrics"]
@@ -265,6 +274,19 @@ def pretrain_cmd(
         table.add_column(col, justify="left" if col == "objective" else "right")
     table.add_row(objective, str(metrics.get("unlabeled_videos", "-")), str(len(losses)),
                   f"{metrics.get('pretrain_seconds', 0):.0f} s", f"{losses[0]:.3f}", f"{losses[-1]:.3f}")
+    out.print(table)
+
+
+def _print_pcl(folder: Path) -> None:
+    from rich.table import Table
+
+    from edgekd.distill.pretrain import summary
+
+    row = summary(folder)
+    table = Table(title=f"PCL teacher written to {folder}")
+    for col in row:
+        table.add_column(col, justify="left" if col in ("student", "teacher") else "right")
+    table.add_row(*row.values())
     out.print(table)
 
 
@@ -299,6 +321,7 @@ def cache_cmd(
                                                    "distinctive= the TimeBalance score is cached too."),
     out_dir: Path = typer.Option(..., "--out", "-o", help="Cache folder to write."),
     data: Optional[str] = typer.Option(None, "--data", "-d", help=DATA_HELP),
+    video_root: Optional[str] = typer.Option(None, "--video-root", help=VIDEO_ROOT_HELP),
     clips_per_video: int = typer.Option(4, "--clips-per-video", "-k", help="Uniform clips per video."),
     temporal: bool = typer.Option(False, "--temporal", help="Also cache per-time embeddings."),
     frames: Optional[int] = typer.Option(None, "--frames"),
@@ -315,7 +338,7 @@ def cache_cmd(
     from edgekd.teachers.cache import build_cache
     from edgekd.teachers.loading import EMBEDDED_PREFIX, load_teacher
 
-    manifest = _dataset(data)
+    manifest = _dataset(data, video_root)
     spec = _spec(manifest, frames, size)
     dev = _device(device)
     named: dict[str, object] = {}

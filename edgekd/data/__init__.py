@@ -5,7 +5,7 @@ Import the pieces from their modules (`edgekd.data.dataset` pulls in torch; `man
 do not). The names below are the torch-free entry points.
 """
 
-from edgekd.data.manifest import DataWarning, Manifest, VideoEntry, default_data_spec, load_dataset
+from edgekd.data.manifest import Manifest, VideoEntry, default_data_spec, load_dataset
 from edgekd.data.splits import SemiSplit, make_split
 
-__all__ = ["DataWarning", "Manifest", "VideoEntry", "default_data_spec", "load_dataset", "SemiSplit", "make_split"]
+__all__ = ["Manifest", "VideoEntry", "default_data_spec", "load_dataset", "SemiSplit", "make_split"]

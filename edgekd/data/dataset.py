@@ -1,33 +1,42 @@
 """ClipDataset: manifest entries -> decoded, sampled, transformed clips; make_loader batches them.
 
-Item (one video):
-    {"video":  float32 (C, T, H, W), or (n, C, T, H, W) when clips_per_video > 1 or mode="multiview",
-     "label":  int (-1 for unlabeled videos),
-     "index":  int, position in manifest.entries,
-     "starts": LongTensor (n,), start frame of each clip (each start repeated per spatial crop)}
+Batch (from make_loader):
+    {"video":  float32 (B, C, T, H, W), or (B, n, C, T, H, W) when clips_per_video > 1 or mode="multiview",
+               normalized with the spec's mean/std,
+     "label":  long (B,) (-1 for unlabeled videos),
+     "index":  long (B,), positions in manifest.entries,
+     "starts": long (B, n), start frame of each clip}
+
+Item (one video, `dataset[i]`): the same keys for one video: "video" (C, T, H, W) or (n, C, T, H, W),
+"label" int, "index" int, "starts" (n,) (each start repeated per spatial crop in multiview).
+Inside a DataLoader worker, "video" stays uint8 and "colour" carries each clip's colour map ((3, 4)
+or (n, 3, 4)): the loader makes the whole batch normalized float in one op in the main process
+(transforms.finish), so workers spend their time decoding and send a quarter of the bytes.
 
 Modes: "train" = random clips + augmentation; "eval" = uniformly spaced clips, centre crop;
 "multiview" = K uniformly spaced clips x S spatial crops (S = 3: start/centre/end of the long side).
 
-A video that fails to decode does not kill an epoch: the item carries the error, the collate drops
-it with a warning naming the file, and the loader skips a batch only if all its videos failed.
+A video that fails to decode does not kill an epoch, nor is it decoded again: the item carries the
+(path, reason) instead of a clip, the collate drops it, and the loader, in the main process, adds the
+failures of its pass to the manifest's SkippedVideos record (one warning line for the new ones).
+Videos in the record are never decoded again in that run; a batch is skipped only if all its videos
+failed.
 """
 
 from __future__ import annotations
 
 import random
-import warnings
 from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, get_worker_info
 
 from edgekd.checkpoint import DataSpec
-from edgekd.data.decode import BACKENDS, probe_cached, read_frames
-from edgekd.data.manifest import DataWarning, Manifest
+from edgekd.data.decode import BACKENDS, failure_reason, probe_cached, read_frames
+from edgekd.data.manifest import Manifest
 from edgekd.data.sampling import clip_indices, random_starts, three_crops, uniform_starts
-from edgekd.data.transforms import AugmentConfig, crop, eval_transform, normalize, to_tchw, train_transform
+from edgekd.data.transforms import IDENTITY, AugmentConfig, crop, eval_transform, finish, to_cthw, to_tchw, train_transform
 from edgekd.errors import ConfigError, VideoDecodeError
 
 MODES = ("train", "eval", "multiview")
@@ -54,18 +63,26 @@ class ClipDataset(Dataset):
         self.num_views = (int(num_views[0]), int(num_views[1]))
         self.augment = augment or AugmentConfig.for_manifest(manifest.defaults)
         self.decode_size = self.augment.decode_size(spec.size)  # short side at decode
-        self._train_tf = train_transform(spec.size, spec.mean, spec.std, self.augment)
-        self._eval_tf = eval_transform(spec.size, spec.mean, spec.std)
+        self._train_tf = train_transform(spec.size, self.augment)
+        self._eval_tf = eval_transform(spec.size)
+        self._failed_here: set[str] = set()  # failed in this process (the loader records them run-wide)
 
     def __len__(self) -> int:
         return len(self.entries)
 
     def __getitem__(self, i: int) -> dict[str, Any]:
         entry = self.entries[i]
+        path = str(entry.path)
+        if path in self.manifest.skipped or path in self._failed_here:  # known bad: reported once already
+            return {"index": i}
         try:
-            return self._load(i, entry)
+            item = self._load(i, entry)
         except VideoDecodeError as e:
-            return {"index": i, "error": e.message}
+            self._failed_here.add(path)  # this process (a worker) never decodes it again
+            return {"index": i, "failed": (path, failure_reason(e, path))}
+        if get_worker_info() is None:  # in the main process: finish here; a worker leaves it to the loader
+            item["video"] = finish(item["video"], item.pop("colour"), self.spec.mean, self.spec.std)
+        return item
 
     def _load(self, i: int, entry) -> dict[str, Any]:
         spec = self.spec
@@ -88,43 +105,62 @@ class ClipDataset(Dataset):
             h, w = frames.shape[2:4]
             boxes = three_crops(h, w, min(spec.size, h, w)) if self.num_views[1] == 3 else [((h - spec.size) // 2,
                                                                                             (w - spec.size) // 2)]
-            clips = [normalize(to_tchw(crop(f, top, left, spec.size)), spec.mean, spec.std)
-                     for f in frames for top, left in boxes]
+            clips = [(to_cthw(to_tchw(crop(f, top, left, spec.size))), IDENTITY) for f in frames for top, left in boxes]
             starts = np.repeat(starts, len(boxes))
         single = self.mode != "multiview" and self.clips_per_video == 1
+        video, colour = zip(*clips)
         return {
-            "video": clips[0] if single else torch.stack(clips),  # (C,T,H,W) or (n,C,T,H,W)
+            "video": video[0] if single else torch.stack(video),  # uint8 (C,T,H,W) or (n,C,T,H,W)
+            "colour": colour[0] if single else torch.stack(colour),  # (3, 4) or (n, 3, 4)
             "label": -1 if entry.label is None else int(entry.label),
             "index": i,
             "starts": torch.as_tensor(starts, dtype=torch.long),
         }
 
 
-def collate_clips(batch: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
-    """Stack items, dropping (with a warning naming them) the videos that failed to decode."""
-    failed = [b["error"] for b in batch if "error" in b]
-    if failed:
-        warnings.warn(DataWarning(f"dropped {len(failed)} video(s) that failed to decode: " + "; ".join(failed)),
-                      stacklevel=2)
-    ok = [b for b in batch if "error" not in b]
+def collate_clips(batch: list[dict[str, Any]]) -> dict[str, Any]:
+    """Stack the items that hold a clip; "failed" lists (path, reason) of the videos that just failed."""
+    ok = [b for b in batch if "video" in b]
+    failed = [b["failed"] for b in batch if "failed" in b]
     if not ok:
         empty = torch.zeros(0, dtype=torch.long)
-        return {"video": torch.zeros(0), "label": empty, "index": empty, "starts": empty}
+        return {"video": torch.zeros(0), "label": empty, "index": empty, "starts": empty, "failed": failed}
+    colour = {"colour": torch.stack([b["colour"] for b in ok])} if "colour" in ok[0] else {}  # (B, [n,] 3, 4)
     return {
         "video": torch.stack([b["video"] for b in ok]),                   # (B, C, T, H, W) or (B, n, ...)
+        **colour,
         "label": torch.tensor([b["label"] for b in ok], dtype=torch.long),  # (B,)
         "index": torch.tensor([b["index"] for b in ok], dtype=torch.long),  # (B,)
         "starts": torch.stack([b["starts"] for b in ok]),                  # (B, n)
+        "failed": failed,
     }
 
 
 class ClipLoader(DataLoader):
-    """A DataLoader that skips batches in which every video failed to decode."""
+    """A DataLoader that, in the main process, makes each batch's clips normalized float in one op,
+    records the videos that failed during a pass in the run's SkippedVideos (where the reporter is:
+    one line per pass at most) and skips batches in which every video failed."""
 
     def __iter__(self):
-        for batch in super().__iter__():
-            if len(batch["index"]):
-                yield batch
+        clips = _clip_dataset(self.dataset)
+        spec = clips.spec
+        failed: list[tuple[str, str]] = []
+        try:
+            for batch in super().__iter__():
+                failed += batch.pop("failed")
+                if len(batch["index"]):
+                    if "colour" in batch:  # uint8 from workers
+                        batch["video"] = finish(batch["video"], batch.pop("colour"), spec.mean, spec.std)
+                    yield batch
+        finally:  # also when the consumer stops early or fails
+            clips.manifest.skipped.add(failed)
+
+
+def _clip_dataset(dataset: Dataset) -> ClipDataset:
+    """The ClipDataset under wrappers that hold it as `.dataset` (torch's Subset, distill's EpochItems)."""
+    while not isinstance(dataset, ClipDataset):
+        dataset = dataset.dataset
+    return dataset
 
 
 def _seed_worker(worker_id: int) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import re
 from pathlib import Path
 from typing import Sequence
 
@@ -62,8 +63,15 @@ def _check_file(path: Path) -> None:
 
 def _decode_error(path: Path, reason: object) -> VideoDecodeError:
     reason = " ".join(str(reason).replace(f": '{path}'", "").split())[:300]  # av repeats the path
+    reason = re.sub(r"^\[Errno -?\d+\] ", "", reason)  # ffmpeg's error number says nothing to a user
     return VideoDecodeError(f"cannot decode {path}: {reason}",
                             "the file is truncated, corrupt or not a video; re-encode or remove it")
+
+
+def failure_reason(error: VideoDecodeError, path: str | Path) -> str:
+    """Why `path` failed, without repeating the path: "truncated: 3 of 40 frames decodable"."""
+    return (error.message.replace(f"cannot decode {path}: ", "").replace(f"{path} is ", "")
+            .replace(f"{path} ", "").replace(str(path), "the file"))
 
 
 def output_size(height: int, width: int, size: int | tuple[int, int] | None) -> tuple[int, int]:
@@ -151,7 +159,8 @@ def read_frames(path: str | Path, indices: Sequence[int], size: int | tuple[int,
         try:
             return _read_pyav(path, idx, size, threads)
         except VideoDecodeError as e:
-            raise VideoDecodeError(f"{e.message} (decord also failed: {first.message.split(': ', 1)[-1]})",
+            why = first.message.split(": ", 1)[-1]
+            raise VideoDecodeError(e.message if why in e.message else f"{e.message} (decord also failed: {why})",
                                    e.hint) from e
     return _read_pyav(path, idx, size, threads)
 

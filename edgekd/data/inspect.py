@@ -2,7 +2,7 @@
 
 `inspect_manifest` reads each container header (and, with `decode=True`, decodes the first and
 last frame, which catches truncated files) and returns per-video facts plus every unreadable file
-with its reason. `drop_unreadable` returns the manifest without those, warning once.
+with its reason.
 """
 
 from __future__ import annotations
@@ -10,9 +10,10 @@ from __future__ import annotations
 import dataclasses
 from collections import Counter
 
-from edgekd.data.decode import VideoInfo, probe, read_frames
-from edgekd.data.manifest import Manifest, VideoEntry, warn_skipped
+from edgekd.data.decode import VideoInfo, failure_reason, probe, read_frames
+from edgekd.data.manifest import Manifest, VideoEntry
 from edgekd.errors import VideoDecodeError
+from edgekd.report import Reporter
 
 
 @dataclasses.dataclass
@@ -42,28 +43,15 @@ def check_video(entry: VideoEntry, decode: bool = False) -> VideoInfo:
     return info
 
 
-def inspect_manifest(manifest: Manifest, decode: bool = False, progress: bool = True) -> InspectReport:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
+def inspect_manifest(manifest: Manifest, decode: bool = False, reporter: Reporter | None = None) -> InspectReport:
+    """Probe (and with `decode`, decode the ends of) every video; problems include those skipped at load."""
     infos: dict[int, VideoInfo] = {}
     problems = list(manifest.skipped)
-    columns = (TextColumn("[bold]probe"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.speed} videos/s"),
-               TimeRemainingColumn())
-    with Progress(*columns, transient=True, disable=not progress) as bar:
-        for k, entry in enumerate(bar.track(manifest.entries, description="probe")):
+    with (reporter or Reporter.quiet()).bar("probe", len(manifest.entries), unit="videos") as bar:
+        for k, entry in enumerate(manifest.entries):
             try:
                 infos[k] = check_video(entry, decode)
             except VideoDecodeError as e:
-                reason = e.message.replace(f"cannot decode {entry.path}: ", "").replace(str(entry.path), "this file")
-                problems.append((str(entry.path), reason))
+                problems.append((str(entry.path), failure_reason(e, entry.path)))
+            bar.advance()
     return InspectReport(manifest, infos, problems)
-
-
-def drop_unreadable(manifest: Manifest, decode: bool = False) -> Manifest:
-    """The manifest without videos that fail to probe (or decode); one warning lists them."""
-    report = inspect_manifest(manifest, decode, progress=False)
-    bad = {str(manifest.entries[k].path) for k in range(len(manifest.entries)) if k not in report.infos}
-    warn_skipped("unreadable videos", sorted(bad))
-    kept = manifest.subset(e for k, e in enumerate(manifest.entries) if k in report.infos)
-    kept.skipped.extend(p for p in report.problems if p[0] in bad)
-    return kept

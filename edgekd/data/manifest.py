@@ -14,7 +14,15 @@ label index or None, split "train"/"test", optional caption, stable `video_id`).
 - a Kinetics-style CSV `label,youtube_id,time_start,time_end,split` naming files
   `<youtube_id>_<start:06d>_<end:06d>.<ext>` found under `ROOT/<split>/<label>/`, `ROOT/<label>/`,
   `ROOT/<split>/` or `ROOT/` (label folders may use spaces or underscores). Kinetics rows whose file is
-  missing are routine (videos vanish from YouTube): they are skipped with one warning listing them.
+  missing are routine (videos vanish from YouTube): they are skipped like unreadable videos.
+
+UCF101/HMDB51 split folders find their videos in the folder beside them (or one level down) that
+holds most of the class folders the split files name, whatever the download was unpacked as
+(`UCF-101/`, `UCF101/`, `hmdb51_org/`, `videos/`); `video_root` (`--video-root`) says it outright.
+
+Videos that cannot be used (absent, empty; later, those that fail to decode) go into the manifest's
+`SkippedVideos` record, shared by all its subsets: each is reported once, in one warning line, and
+never decoded again in the run.
 
 Split names are normalized to "train" and "test" ("val", "validate", "validation" count as "test").
 Layouts without a split get a deterministic per-class 80/20 train/test split by hashed video id.
@@ -28,14 +36,17 @@ import csv
 import dataclasses
 import hashlib
 import json
+import os
 import re
-import warnings
 from collections import Counter
 from pathlib import Path
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 from edgekd.errors import DataError
 from edgekd.io import read_json
+
+if TYPE_CHECKING:
+    from edgekd.report import Reporter
 
 VIDEO_EXTS = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg", ".flv", ".wmv")
 MANIFEST_FORMAT = "edgekd-manifest"
@@ -46,16 +57,64 @@ _SPLIT_ALIASES = {"train": "train", "training": "train", "test": "test", "testin
 AUTO_TEST_FRACTION = 0.2  # for layouts that carry no split
 
 
-class DataWarning(UserWarning):
-    """A dataset is usable but some of its videos are not; the message lists them."""
+SKIPPED_FILE = "skipped_videos.txt"  # written into a run folder: one "path<TAB>reason" per line
 
 
-def warn_skipped(what: str, items: list[str], limit: int = 10) -> None:
-    """One warning naming the skipped videos (the first `limit` of them)."""
-    if not items:
-        return
-    shown = ", ".join(items[:limit]) + (f" ... (+{len(items) - limit} more)" if len(items) > limit else "")
-    warnings.warn(DataWarning(f"skipping {len(items)} {what}: {shown}"), stacklevel=3)
+class SkippedVideos:
+    """The run's record of videos that cannot be used, and why.
+
+    Every subset of a manifest shares its record, so one run keeps one list whatever set (labeled,
+    unlabeled, test, teacher building) found a bad video. Each video is reported once: the videos
+    added in one call make ONE warning line through the reporter. A DataLoader worker works on a
+    copy (without the reporter); its failures travel back in the batch and the main process adds
+    them here (edgekd.data.dataset.ClipLoader).
+    """
+
+    def __init__(self, items: Iterable[tuple[str, str]] = ()):
+        self.reasons: dict[str, str] = {}
+        self.reporter: Reporter | None = None
+        self.add(items)
+
+    def __contains__(self, path: object) -> bool:
+        return str(path) in self.reasons
+
+    def __len__(self) -> int:
+        return len(self.reasons)
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return iter(list(self.reasons.items()))
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"reasons": dict(self.reasons), "reporter": None}  # consoles stay in the main process
+
+    def add(self, items: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+        """Record (path, reason) pairs; warn once about the ones not seen before and return them."""
+        new = {str(p): r for p, r in items if str(p) not in self.reasons}
+        self.reasons.update(new)
+        self._warn(list(new.items()))
+        return list(new.items())
+
+    def report_to(self, reporter: Reporter | None) -> None:
+        """Warn (one line) about what was recorded so far; from now on, warn about each new find."""
+        self.reporter = reporter
+        self._warn(list(self.reasons.items()))
+
+    def write(self, folder: str | Path) -> Path | None:
+        """`folder/skipped_videos.txt` listing every skipped video with its reason (None if none)."""
+        if not self.reasons:
+            return None
+        from edgekd.io import write_text_atomic
+
+        path = Path(folder) / SKIPPED_FILE
+        write_text_atomic(path, "".join(f"{p}\t{r}\n" for p, r in self.reasons.items()))
+        return path
+
+    def _warn(self, items: list[tuple[str, str]], limit: int = 5) -> None:
+        if not items or self.reporter is None:
+            return
+        shown = "; ".join(f"{p}: {r}" for p, r in items[:limit])
+        more = f"; ... (+{len(items) - limit} more)" if len(items) > limit else ""
+        self.reporter.warn(f"skipping {len(items)} video(s) that cannot be used: {shown}{more}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,8 +142,8 @@ class Manifest:
     # Free-form facts about the dataset, e.g. the synthetic generator's parameters and
     # "class_descriptions" (class name -> a sentence, for vision-language prompts).
     meta: dict[str, Any] = dataclasses.field(default_factory=dict)
-    # (path, reason) of videos dropped while loading (absent or empty files); not saved.
-    skipped: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+    # Videos that cannot be used, found while loading or decoding; shared by subsets, not saved.
+    skipped: SkippedVideos = dataclasses.field(default_factory=SkippedVideos)
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -101,8 +160,7 @@ class Manifest:
         return self.subset([e for e in self.entries if e.split == name])
 
     def subset(self, entries: Iterable[VideoEntry]) -> "Manifest":
-        return dataclasses.replace(self, entries=list(entries), defaults=dict(self.defaults),
-                                   skipped=list(self.skipped))
+        return dataclasses.replace(self, entries=list(entries), defaults=dict(self.defaults))
 
     def by_id(self) -> dict[str, VideoEntry]:
         return {e.video_id: e for e in self.entries}
@@ -183,7 +241,7 @@ class Manifest:
             entries.append(VideoEntry(vpath, label, _split(v.get("split", "train"), where),
                                       v.get("caption"), str(v.get("id") or v["path"])))
         m = cls(path.parent, names, entries, dict(data.get("defaults", {})), str(path), dict(data.get("meta", {})))
-        return _drop_missing(m, "videos missing from the manifest's folder")
+        return _drop_missing(m)
 
 
 # -- helpers ----------------------------------------------------------------------------------------
@@ -217,13 +275,12 @@ def _auto_split(entries: list[VideoEntry], fraction: float = AUTO_TEST_FRACTION)
     return [dataclasses.replace(e, split="test" if e.video_id in test else "train") for e in entries]
 
 
-def _drop_missing(m: Manifest, what: str) -> Manifest:
-    """Warn about and drop entries whose file is absent or empty; fail if nothing is left."""
+def _drop_missing(m: Manifest) -> Manifest:
+    """Record and drop entries whose file is absent or empty; fail if nothing is left."""
     bad = [e for e in m.entries if not e.path.is_file() or e.path.stat().st_size == 0]
     if not bad:
         return m
-    warn_skipped(what + " (absent or zero bytes)", [str(e.path) for e in bad])
-    m.skipped.extend((str(e.path), "does not exist" if not e.path.is_file() else "empty (0 bytes)") for e in bad)
+    m.skipped.add((str(e.path), "does not exist" if not e.path.is_file() else "empty (0 bytes)") for e in bad)
     bad_ids = {id(e) for e in bad}
     kept = [e for e in m.entries if id(e) not in bad_ids]
     if not kept:
@@ -260,7 +317,7 @@ def load_folder(root: Path) -> Manifest:
     entries = [VideoEntry(p, index[c], s or "train", None, p.relative_to(root).as_posix()) for c, p, s in found]
     if not split_dirs:
         entries = _auto_split(entries)
-    return _drop_missing(Manifest(root, names, entries, {}, str(root)), "unreadable videos")
+    return _drop_missing(Manifest(root, names, entries, {}, str(root)))
 
 
 # -- UCF101 -----------------------------------------------------------------------------------------
@@ -274,18 +331,30 @@ def _read_lines(path: Path) -> list[tuple[int, str]]:
     return [(n, line.strip()) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
 
 
-def _find_video_root(candidates: list[Path], rel: str) -> Path:
-    for c in candidates:
-        if (c / rel).is_file():
-            return c
-    return candidates[0]
+def _subdirs(folder: Path) -> list[Path]:
+    try:
+        return sorted(Path(d.path) for d in os.scandir(folder) if d.is_dir() and not d.name.startswith("."))
+    except OSError:
+        return []
+
+
+def find_video_root(split_dir: Path, class_names: list[str]) -> Path | None:
+    """The folder holding most of the class folders the split files name: among split_dir, its
+    parent, their subfolders and those subfolders' subfolders (UCF-101/, UCF101/UCF-101/,
+    hmdb51_org/, videos/, ...). None when no folder holds any of them."""
+    wanted = set(class_names)
+    near = [split_dir, split_dir.parent] + _subdirs(split_dir) + [d for d in _subdirs(split_dir.parent)
+                                                                  if d != split_dir]
+    candidates = near + [d for folder in near[2:] for d in _subdirs(folder)]
+    score = {c: sum(d.name in wanted for d in _subdirs(c)) for c in dict.fromkeys(candidates)}
+    best = max(score, key=score.get)  # the first of equals: nearer folders come first
+    return best if score[best] else None
 
 
 def load_ucf101(split_dir: Path, split: int = 1, video_root: Path | None = None) -> Manifest:
     """UCF101: `classInd.txt`, `trainlist0N.txt`, `testlist0N.txt` in `split_dir`.
 
-    Videos are looked up under `video_root`, else the first of split_dir, its parent, and their
-    `UCF-101/` subfolders that holds the first listed video.
+    Videos are `<video_root>/<Class>/<video>.avi`; video_root=None finds it (`find_video_root`).
     """
     class_file = split_dir / "classInd.txt"
     names_by_id: dict[int, str] = {}
@@ -326,9 +395,7 @@ def load_ucf101(split_dir: Path, split: int = 1, video_root: Path | None = None)
             rows.append((rel, label, split_name, f, n))
     if not rows:
         raise DataError(f"{split_dir}: split {split} lists no videos", "check trainlist/testlist files")
-    cands = [video_root] if video_root else [split_dir, split_dir.parent, split_dir / "UCF-101",
-                                             split_dir.parent / "UCF-101", split_dir.parent.parent / "UCF-101"]
-    return _split_file_manifest(split_dir, names, rows, cands, "extract the videos there or pass video_root=")
+    return _split_file_manifest(split_dir, names, rows, video_root, "UCF-101")
 
 
 # -- HMDB51 -----------------------------------------------------------------------------------------
@@ -339,8 +406,8 @@ _HMDB_RE = re.compile(r"^(?P<cls>.+)_test_split(?P<n>\d+)\.txt$")
 def load_hmdb51(split_dir: Path, split: int = 1, video_root: Path | None = None) -> Manifest:
     """HMDB51: `<class>_test_split<N>.txt` files with lines '<video>.avi <0|1|2>'.
 
-    0 = not used in this split, 1 = train, 2 = test. Videos live under `<video_root>/<class>/`,
-    by default split_dir, its parent, or their `hmdb51_org/` subfolders.
+    0 = not used in this split, 1 = train, 2 = test. Videos are `<video_root>/<class>/<video>.avi`;
+    video_root=None finds it (`find_video_root`).
     """
     files = sorted(f for f in split_dir.iterdir()
                    if (m := _HMDB_RE.match(f.name)) and int(m["n"]) == split)
@@ -360,24 +427,28 @@ def load_hmdb51(split_dir: Path, split: int = 1, video_root: Path | None = None)
                 rows.append((f"{cls}/{parts[0]}", index[cls], "train" if parts[1] == "1" else "test", f, n))
     if not rows:
         raise DataError(f"{split_dir}: split {split} marks no video as train or test", "check the 1/2 markers")
-    cands = [video_root] if video_root else [split_dir, split_dir.parent, split_dir / "hmdb51_org",
-                                             split_dir.parent / "hmdb51_org"]
-    return _split_file_manifest(split_dir, names, rows, cands,
-                                "extract the videos into <root>/<class>/ or pass video_root=")
+    return _split_file_manifest(split_dir, names, rows, video_root, "hmdb51_org")
 
 
 def _split_file_manifest(split_dir: Path, names: list[str], rows: list[tuple[str, int, str, Path, int]],
-                         root_candidates: list[Path], hint: str) -> Manifest:
-    """Entries for (relative path, label, split, split file, line) rows; a listed video that is missing
-    is an error naming the split file and line."""
-    root = _find_video_root(root_candidates, rows[0][0])
+                         video_root: Path | None, usual: str) -> Manifest:
+    """Entries for (relative path, label, split, split file, line) rows under the video root; a listed
+    video that is missing is an error naming the split file and line. `usual`: the download's name
+    for the video folder, for hints."""
+    hint = f"pass --video-root FOLDER, the folder that holds the class folders ({names[0]}/, {names[-1]}/, ...)"
+    root = video_root or find_video_root(split_dir, names)
+    if video_root is not None and not video_root.is_dir():
+        raise DataError(f"--video-root {video_root} is not a folder", hint)
+    if root is None:
+        raise DataError(f"{split_dir}: no folder beside it holds the class folders its split files name",
+                        f"extract the videos next to it (as {split_dir.parent / usual}/{names[0]}/...), or {hint}")
     entries = []
     for rel, label, split_name, f, n in rows:
         p = root / rel
         if not p.is_file():
             raise DataError(f"{f}:{n}: video {rel} does not exist under {root}", hint)
         entries.append(VideoEntry(p, label, split_name, None, rel))
-    return _drop_missing(Manifest(root, names, entries, {}, str(split_dir)), "unreadable videos")
+    return _drop_missing(Manifest(root, names, entries, {}, str(split_dir)))
 
 
 # -- CSV ----------------------------------------------------------------------------------------------
@@ -425,7 +496,7 @@ def load_csv(path: Path, video_root: Path | None = None) -> Manifest:
     if any(s is None for _, _, s, _ in raw):
         auto = {e.video_id: e.split for e in _auto_split(entries)}
         entries = [e if s else dataclasses.replace(e, split=auto[e.video_id]) for e, (_, _, s, _) in zip(entries, raw)]
-    return _drop_missing(Manifest(base, names, entries, {}, str(path)), "unreadable videos")
+    return _drop_missing(Manifest(base, names, entries, {}, str(path)))
 
 
 def _load_kinetics(path: Path, header: list[str], body: list[tuple[int, list[str]]],
@@ -454,8 +525,7 @@ def _load_kinetics(path: Path, header: list[str], body: list[tuple[int, list[str
             absent.append(stem)
             continue
         raw.append((found, label, split, found.relative_to(root).as_posix() if found.is_relative_to(root) else stem))
-    warn_skipped("Kinetics rows whose video file is absent", absent)
-    skipped = [(f"{path}: {stem}", "no video file found") for stem in absent]
+    skipped = SkippedVideos((f"{path}: {stem}", "no video file found") for stem in absent)
     if not raw:
         raise DataError(f"{path}: none of its {len(body)} rows has a video file under {root}",
                         "files must be named <youtube_id>_<start:06d>_<end:06d>.mp4 under "
@@ -463,7 +533,7 @@ def _load_kinetics(path: Path, header: list[str], body: list[tuple[int, list[str
     names = sorted({lbl for _, lbl, _, _ in raw})
     index = {c: i for i, c in enumerate(names)}
     entries = [VideoEntry(p, index[lbl], s, None, vid) for p, lbl, s, vid in raw]
-    return _drop_missing(Manifest(root, names, entries, {}, str(path), skipped=skipped), "unreadable videos")
+    return _drop_missing(Manifest(root, names, entries, {}, str(path), skipped=skipped))
 
 
 def _find_kinetics_file(root: Path, stem: str, label: str, split: str) -> Path | None:
@@ -488,19 +558,27 @@ def _split_file_dir(d: Path) -> tuple[str, Path] | None:
     return None
 
 
-def load_dataset(path: str | Path | None = None, *, split: int = 1,
-                 video_root: str | Path | None = None) -> Manifest:
+def load_dataset(path: str | Path | None = None, *, split: int = 1, video_root: str | Path | None = None,
+                 reporter: Reporter | None = None) -> Manifest:
     """Read any supported dataset layout into a Manifest (see the module docstring).
 
     `path=None` means the embedded synthetic dataset (generated on first use, then cached).
-    `split` picks the UCF101/HMDB51 split number; `video_root` overrides where videos are looked up.
+    `split` picks the UCF101/HMDB51 split number; `video_root` is where the videos of split files
+    (or the paths of a CSV) are looked up. `reporter` gets one warning line listing the videos skipped
+    while loading, and later one per batch of newly found unreadable videos (SkippedVideos).
     """
+    vroot = Path(video_root).expanduser().absolute() if video_root else None
+    manifest = _read_dataset(path, split, vroot, reporter)
+    manifest.skipped.report_to(reporter)
+    return manifest
+
+
+def _read_dataset(path: str | Path | None, split: int, vroot: Path | None, reporter: Reporter | None) -> Manifest:
     if path is None:
         from edgekd.data.synthetic import default_dataset
 
-        return Manifest.load(default_dataset())
-    path = Path(path).expanduser()
-    vroot = Path(video_root).expanduser() if video_root else None
+        return Manifest.load(default_dataset(reporter))
+    path = Path(path).expanduser().absolute()  # entries carry absolute paths: messages copyable anywhere
     if not path.exists():
         raise DataError(f"{path} does not exist",
                         "pass a dataset folder, split file, CSV or manifest.json (or nothing for the synthetic default)")

@@ -29,6 +29,7 @@ import numpy as np
 
 from edgekd.data.manifest import Manifest, VideoEntry, default_data_spec  # noqa: F401  (re-exported)
 from edgekd.errors import ConfigError
+from edgekd.report import Reporter
 
 SYNTH_VERSION = 4  # bump when the generator changes: cached datasets are regenerated
 SYNTH_CLASSES = 12
@@ -259,34 +260,26 @@ def _make_video(out: Path, name: str, ci: int, vi: int, seed: int, frames: int, 
     return VideoEntry(out / rel, ci, "test" if test else "train", caption(name, look), f"{name}/{name}_{vi:03d}")
 
 
-def _run_jobs(jobs: list[tuple], workers: int, progress: bool) -> list[VideoEntry]:
+def _run_jobs(jobs: list[tuple], workers: int, reporter: Reporter | None) -> list[VideoEntry]:
     """Run _make_video over jobs (in `workers` processes), with a progress bar; keeps job order."""
     import contextlib
-    import time
     from concurrent.futures import ProcessPoolExecutor
 
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    columns = (TextColumn("[bold]synth"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("{task.fields[rate]} videos/s"), TimeRemainingColumn())
-    bar = Progress(*columns, transient=True, disable=not progress)
     pool = ProcessPoolExecutor(workers) if workers > 1 else contextlib.nullcontext()
-    with bar, pool:
-        task = bar.add_task("synth", total=len(jobs), rate="-")
-        t0 = time.perf_counter()
+    with (reporter or Reporter.quiet()).bar("synth", len(jobs), unit="videos") as bar, pool:
         results = pool.map(_make_video, *zip(*jobs), chunksize=8) if workers > 1 else map(
             lambda job: _make_video(*job), jobs)
         entries = []
-        for k, entry in enumerate(results, 1):
+        for entry in results:
             entries.append(entry)
-            bar.update(task, advance=1, rate=f"{k / (time.perf_counter() - t0):.0f}")
+            bar.advance()
     return entries
 
 
 def generate(out_dir: str | Path, videos_per_class: int = SYNTH_VIDEOS_PER_CLASS,
              frames: int = SYNTH_VIDEO_FRAMES, size: int = SYNTH_SIZE, seed: int = 0, *,
              classes: int | Sequence[str] = SYNTH_CLASSES, fps: int = SYNTH_FPS,
-             test_fraction: float = SYNTH_TEST_FRACTION, progress: bool = True,
+             test_fraction: float = SYNTH_TEST_FRACTION, reporter: Reporter | None = None,
              workers: int | None = None) -> Path:
     """Write the dataset into `out_dir` (videos/<class>/*.mp4 + manifest.json); return the manifest path.
 
@@ -308,7 +301,7 @@ def generate(out_dir: str | Path, videos_per_class: int = SYNTH_VIDEOS_PER_CLASS
     jobs = [(out, name, ci, vi, seed, frames, size, fps, vi >= videos_per_class - n_test)
             for ci, name in enumerate(names) for vi in range(videos_per_class)]
     workers = max(1, min(workers or os.cpu_count() or 1, 8, len(jobs) // 16 or 1))
-    entries = _run_jobs(jobs, workers, progress)
+    entries = _run_jobs(jobs, workers, reporter)
     clip_frames = min(SYNTH_FRAMES, frames)
     stride = max(1, round(frames / 2 / clip_frames))  # a clip spans about half the video
     manifest = Manifest(
@@ -330,7 +323,7 @@ def edgekd_home() -> Path:
     return Path(os.environ.get("EDGEKD_HOME") or Path.home() / ".cache" / "edgekd").expanduser()
 
 
-def default_dataset(progress: bool = True) -> Path:
+def default_dataset(reporter: Reporter | None = None) -> Path:
     """The default synthetic dataset's manifest, generated once into $EDGEKD_HOME and reused.
 
     Generation goes to a temporary folder renamed into place, so an interrupted or concurrent run
@@ -348,7 +341,7 @@ def default_dataset(progress: bool = True) -> Path:
     try:
         generate(tmp, classes=params["classes"], videos_per_class=params["videos_per_class"],
                  frames=params["frames"], size=params["size"], seed=params["seed"], fps=params["fps"],
-                 progress=progress)
+                 reporter=reporter)
         try:
             os.rename(tmp, final)
         except OSError:  # another process finished first: use theirs

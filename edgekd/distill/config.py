@@ -25,6 +25,7 @@ NO_TEACHER = ("", "none")  # teacher specs that mean "no teacher for this role"
 @dataclass
 class DataConfig:
     path: str | None = None  # dataset (folder, split files, CSV, manifest.json); None = synthetic default
+    video_root: str | None = None  # folder of the class folders of UCF101/HMDB51 split files; None = found beside them
     labeled: float | None = 0.1  # fraction of train videos whose labels are used, in (0, 1]
     labeled_per_class: int | None = None  # when set, replaces `labeled`: this many labeled videos per class
     split_file: str | None = None  # a saved SemiSplit (json); overrides labeled/labeled_per_class
@@ -57,6 +58,9 @@ class StudentConfig:
     # mobilenet_*_tsm: "offline" (bidirectional, the default) or "online" (past frames only: the
     # student then also runs frame by frame - `edgekd export --streaming`, `edgekd stream`)
     shift: str | None = None
+    # Backbone weights to start from: a folder written by `edgekd pretrain` / `edgekd teacher pretrain`
+    # (edgekd.distill.student_init); None = random init. The classifier always starts fresh.
+    init: str | None = None
 
     def kwargs(self) -> dict[str, Any]:
         return {k: v for k, v in (("width", self.width), ("depth", self.depth), ("dropout", self.dropout),
@@ -180,7 +184,8 @@ class DistillConfig:
 
 
 ROLES = ("vl", "kd", "invariant", "distinctive")  # the teacher roles of [teacher]
-FLAG_KEYS = {"recipe": "recipe.name", "student": "student.name", "data": "data.path", "labeled": "data.labeled",
+FLAG_KEYS = {"recipe": "recipe.name", "student": "student.name", "data": "data.path",
+             "video_root": "data.video_root", "labeled": "data.labeled",
              "epochs": "train.epochs", "name": "run.name", "device": "train.device", "workers": "data.workers",
              "baseline": "run.baseline", "tensorboard": "run.tensorboard", "seed": "train.seed"}
 

@@ -51,13 +51,14 @@ def data_spec(cfg: DistillConfig, manifest) -> DataSpec:
     return dataclasses.replace(spec, mean=tuple(d.mean or spec.mean), std=tuple(d.std or spec.std))
 
 
-def prepare_data(cfg: DistillConfig) -> RunData:
-    """Load the dataset (None = the embedded synthetic one) and split its train videos."""
+def prepare_data(cfg: DistillConfig, reporter=None) -> RunData:
+    """Load the dataset (None = the embedded synthetic one) and split its train videos; `reporter`
+    hears once about each video skipped in this run (manifest.skipped, shared by every subset)."""
     from edgekd.data.manifest import load_dataset
     from edgekd.data.splits import SemiSplit, make_split
 
     d = cfg.data
-    manifest = load_dataset(d.path)
+    manifest = load_dataset(d.path, video_root=d.video_root, reporter=reporter)
     train, test = manifest.split("train"), manifest.split("test")
     where = d.path or "the synthetic dataset"
     if not len(train.entries) or not len(test.entries):

@@ -87,14 +87,15 @@ def plot_confusion(confusion: list[list[int]], class_names: list[str], path: str
     return path
 
 
-def evaluate_run(run_dir: str | Path, *, data: str | None = None, clips: int | None = None,
+def evaluate_run(run_dir: str | Path, *, data: str | None = None, video_root: str | None = None, clips: int | None = None,
                  crops: int | None = None, batch_size: int | None = None, workers: int | None = None,
                  device: str = "auto", checkpoint: str = "checkpoint.pt", write: bool = True,
                  reporter: Reporter | None = None) -> dict[str, Any]:
     """Multi-view evaluation of a run's student on its dataset's test split.
 
     Writes eval.json and confusion.png into the run folder (write=True) and returns the results.
-    `data` overrides the dataset path stored in the run's config (same classes required).
+    `data` overrides the dataset path stored in the run's config (same classes required); `video_root`
+    the run's data.video_root.
     """
     from edgekd.checkpoint import build_student_from_checkpoint, load_checkpoint
     from edgekd.data.manifest import load_dataset
@@ -110,7 +111,7 @@ def evaluate_run(run_dir: str | Path, *, data: str | None = None, clips: int | N
     model, spec = build_student_from_checkpoint(ckpt)
     cfg = DistillConfig.from_dict(ckpt.get("config") or {})
     data_path = data if data is not None else cfg.data.path
-    manifest = load_dataset(data_path)
+    manifest = load_dataset(data_path, video_root=video_root or cfg.data.video_root, reporter=reporter)
     if list(manifest.class_names) != list(spec.class_names):
         raise DataError(f"{data_path or 'synthetic dataset'}: its {len(manifest.class_names)} classes differ from "
                         f"the {len(spec.class_names)} the student was trained on",

@@ -39,6 +39,7 @@ from edgekd.distill.data import Streams, derive_seed, eval_loader, prepare_data
 from edgekd.distill.evaluate import accuracy_metrics, predict
 from edgekd.distill.recipes import AUTO, Batch, Recipe, StudentOut, build_recipe, choose_recipe
 from edgekd.distill.schedule import Schedule
+from edgekd.distill.student_init import apply_backbone_init, read_backbone_init
 from edgekd.distill.teacher_bank import TeacherBank, load_teachers
 from edgekd.errors import CheckpointError, ConfigError, TrainingDiverged
 from edgekd.io import write_text_atomic
@@ -89,8 +90,10 @@ def _distill(cfg: DistillConfig, env: dist.DistEnv, device: torch.device, given_
     # -- setup: everything that can fail on bad input happens before the first step --------------
     if cfg.run.tensorboard and env.is_main:
         _tensorboard_writer()  # fail now, not after the run folder exists
+    init_state = None if not cfg.student.init else read_backbone_init(cfg.student.init, cfg.student.name,
+                                                                      cfg.student.kwargs())
     with dist.main_first(env):  # rank 0 generates/caches datasets and teachers, the others read them
-        data = prepare_data(cfg)
+        data = prepare_data(cfg, reporter)
         if cfg.recipe.name == AUTO:
             name, why = choose_recipe(cfg, data.manifest)
             cfg = dataclasses.replace(cfg, recipe=dataclasses.replace(cfg.recipe, name=name))
@@ -104,6 +107,9 @@ def _distill(cfg: DistillConfig, env: dist.DistEnv, device: torch.device, given_
     _seed_all(t.seed)
     student = build_student(cfg.student.name, num_classes=data.spec.num_classes, frames=data.spec.frames,
                             size=data.spec.size, **cfg.student.kwargs())
+    if init_state is not None:
+        loaded = apply_backbone_init(student, init_state, cfg.student.init)
+        log(f"student backbone: {loaded} tensors from {cfg.student.init}")
     projector = recipe.make_projector(student, bank)
     model = DistillModel(student, projector).to(device)
     input_format = _channels_last(model) if t.channels_last else None
@@ -209,6 +215,7 @@ def _distill(cfg: DistillConfig, env: dist.DistEnv, device: torch.device, given_
             metrics.update(best_top1=best["top1"], best_epoch=best["epoch"], time=time.strftime("%Y-%m-%dT%H:%M:%S"))
             if env.is_main:
                 save(epoch + 1, 0, metrics)
+                data.manifest.skipped.write(run_dir)  # skipped_videos.txt: every video skipped so far
                 with open(run_dir / "metrics.jsonl", "a") as f:
                     f.write(json.dumps(metrics) + "\n")
                 if tb is not None:

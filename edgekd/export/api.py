@@ -218,13 +218,12 @@ def export_run(run_or_checkpoint: str | Path, out_dir: str | Path | None = None,
 
 def _export(stage: Path, job: _Job) -> dict[str, Any]:
     from edgekd.runtime.artifact import file_entry
-    from edgekd.export.int8 import quantize_int8
     from edgekd.export.onnx_export import export_onnx
     from edgekd.export.parity import Comparator, noise_inputs
     from edgekd.io import sha256_file, write_json
     from edgekd.runtime.artifact import ARTIFACT_FILE, ARTIFACT_FORMAT, library_versions, now
     from edgekd.runtime.evalset import build_evalset
-    from edgekd.runtime.metrics import agreement, classification
+    from edgekd.runtime.metrics import classification
     from edgekd.export.variants import runtime_map
     from edgekd.runtime.runners import OrtRunner, TorchRunner, logits
 

@@ -9,8 +9,6 @@ see `reduce_range`); activations default to asymmetric uint8, the pairing ORT re
 
 from __future__ import annotations
 
-import contextlib
-import io
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -27,7 +25,7 @@ METHODS = ("minmax", "entropy", "percentile")
 
 @dataclass(frozen=True)
 class Int8Settings:
-    method: str = "minmax"            # activation range estimator
+    method: str = "auto"              # activation range estimator ("auto": chosen by measurement, see qdq)
     per_channel: bool = True          # one weight scale per output channel
     activation: str = "uint8"         # "uint8" (asymmetric, x86) or "int8" (symmetric, ARM / TensorRT)
     # 7-bit weights. x86 CPUs without VNNI multiply u8 x s8 with vpmaddubsw, whose int16 pair sums
@@ -40,8 +38,9 @@ class Int8Settings:
     exclude_op_types: tuple[str, ...] = field(default_factory=tuple)  # e.g. ("Gemm",) keeps the head in FP32
 
     def check(self) -> "Int8Settings":
-        if self.method not in METHODS:
-            raise ConfigError(f"unknown INT8 calibration method {self.method!r}", did_you_mean(self.method, list(METHODS)))
+        if self.method not in METHODS + ("auto",):  # auto: the Q/DQ export measures minmax vs percentile
+            raise ConfigError(f"unknown INT8 calibration method {self.method!r}",
+                              did_you_mean(self.method, list(METHODS) + ["auto"]))
         if self.activation not in ("uint8", "int8"):
             raise ConfigError(f"INT8 activation type must be 'uint8' or 'int8', got {self.activation!r}")
         if self.calibration_clips < 1:
@@ -92,6 +91,10 @@ def quantize_int8(fp32_path: str | Path, out_path: str | Path, calib: np.ndarray
     if len(calib) == 0:
         raise ExportError("no calibration clips for INT8", "the dataset yielded no decodable clips")
     out_path = Path(out_path)
+    if settings.method == "auto":  # the measured choice is made for the Q/DQ file; alone, the CPU variant uses minmax
+        from dataclasses import replace
+
+        settings = replace(settings, method="minmax")
     method = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
               "percentile": CalibrationMethod.Percentile}[settings.method]
     extra: dict[str, Any] = {"WeightSymmetric": True,
@@ -111,7 +114,9 @@ def quantize_int8(fp32_path: str | Path, out_path: str | Path, calib: np.ndarray
         quant_pre_process(str(fp32_path), str(prep), skip_symbolic_shape=True)
         staged = Path(tmp) / out_path.name
         try:
-            with contextlib.redirect_stdout(io.StringIO()):  # histogram calibrators print progress chatter
+            from edgekd.export.qdq import quiet_quantizer
+
+            with quiet_quantizer():  # calibration chatter and per-tensor root-logger warnings
                 quantize_static(str(prep), str(staged), _reader(input_name, calib, batch),
                                 quant_format=QuantFormat.QDQ, per_channel=settings.per_channel,
                                 reduce_range=settings.reduce_range,

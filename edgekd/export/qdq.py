@@ -12,8 +12,11 @@ The quantizer is ONNX Runtime's `quantize_static` (installed already) with those
 Model Optimizer writes the same kind of graph but its ONNX extra pins onnxruntime-gpu, cupy-cuda12x
 and onnx~=1.21 (it would replace the CPU onnxruntime and downgrade onnx), so it is not used.
 
-Calibration ranges come from real training clips; the method (minmax / entropy / percentile) is a
-setting, chosen by measured accuracy (docs/deploy.md records the comparison).
+Calibration ranges come from real training clips. The method is chosen by measurement: with
+"auto" (the default) export writes the graph with minmax and with percentile ranges and keeps the
+one whose outputs agree best with FP32 on the calibration clips (training data, never the test
+split). benchmarks/int8_calibration.py measured why: minmax won on tiny3d, percentile on x3d_xs,
+and entropy gave minmax's ranges exactly (docs/deploy.md).
 
 Measuring it on CPU: ONNX Runtime's *optimized* CPU session fuses Q/DQ into integer kernels that,
 on AVX2 CPUs without VNNI, saturate int16 pair sums for full-range int8 weights - that is a CPU
@@ -45,13 +48,14 @@ TRT_EMULATION = "disable"  # OrtRunner graph_optimization for TensorRT's arithme
 
 @dataclass(frozen=True)
 class QdqSettings:
-    method: str = "minmax"          # chosen by measurement: docs/deploy.md
+    method: str = "auto"            # "auto": choose_method picks by measurement (docs/deploy.md)
     percentile: float = 99.999      # for method="percentile"
     calibration_clips: int = 32
 
     def check(self) -> "QdqSettings":
-        if self.method not in METHODS:
-            raise ConfigError(f"unknown INT8 calibration method {self.method!r}", did_you_mean(self.method, list(METHODS)))
+        if self.method not in METHODS + ("auto",):
+            raise ConfigError(f"unknown INT8 calibration method {self.method!r}",
+                              did_you_mean(self.method, list(METHODS) + ["auto"]))
         if self.calibration_clips < 1:
             raise ConfigError("INT8 needs at least 1 calibration clip", "pass --calib-clips 32 or more")
         return self
@@ -60,10 +64,38 @@ class QdqSettings:
         return asdict(self)
 
 
+AUTO_METHODS = ("minmax", "percentile")
+
+
+def choose_method(fp32_path: Path, calib: np.ndarray, settings: "QdqSettings", workdir: Path,
+                  input_name: str = "video") -> tuple[str, dict[str, Any]]:
+    """(method, figures): the AUTO_METHODS candidate whose TensorRT-arithmetic outputs agree best with
+    FP32 on the calibration clips (top-1 agreement, then mean logit cosine)."""
+    from dataclasses import replace
+
+    from edgekd.runtime.metrics import agreement
+    from edgekd.runtime.runners import OrtRunner, logits
+
+    with OrtRunner(fp32_path, "cpu", "fp32") as r:
+        ref = logits(r, calib)
+    figures: dict[str, Any] = {}
+    for m in AUTO_METHODS:
+        cand = workdir / f".calib-{m}.onnx"
+        quantize_qdq(fp32_path, cand, calib, replace(settings, method=m), input_name=input_name)
+        with OrtRunner(cand, "cpu", "int8", graph_optimization=TRT_EMULATION) as r:
+            out = logits(r, calib)
+        cand.unlink()
+        cos = (ref * out).sum(1) / np.maximum(np.linalg.norm(ref, axis=1) * np.linalg.norm(out, axis=1), 1e-12)
+        figures[m] = {"agreement_with_fp32": agreement(ref, out), "cosine_mean": float(cos.mean())}
+    best = max(AUTO_METHODS, key=lambda m: (figures[m]["agreement_with_fp32"], figures[m]["cosine_mean"]))
+    return best, figures
+
+
 def quantize_qdq(fp32_path: str | Path, out_path: str | Path, calib, settings: QdqSettings = QdqSettings(),
                  input_name: str = "video") -> dict[str, Any]:
     """Write TensorRT-rules Q/DQ INT8 of `fp32_path`, calibrated on `calib` (N, 3, T, S, S), or on
-    {input name: (N, ...)} for a several-input model; returns what was done."""
+    {input name: (N, ...)} for a several-input model (method "auto" needs the one-input form);
+    returns what was done."""
     import onnx
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -77,6 +109,13 @@ def quantize_qdq(fp32_path: str | Path, out_path: str | Path, calib, settings: Q
     if n_calib == 0:
         raise ExportError("no calibration clips for INT8", "the dataset yielded no decodable clips")
     out_path = Path(out_path)
+    if settings.method == "auto":
+        from dataclasses import replace
+
+        chosen, figures = choose_method(Path(fp32_path), calib, settings, out_path.parent, input_name)
+        info = quantize_qdq(fp32_path, out_path, calib, replace(settings, method=chosen), input_name)
+        return {**info, "method_selection": {"asked": "auto", "chosen": chosen, "on": "calibration clips",
+                                             "candidates": figures}}
     method = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
               "percentile": CalibrationMethod.Percentile}[settings.method]
     extra: dict[str, Any] = {"ActivationSymmetric": True, "WeightSymmetric": True,  # zero point 0 everywhere
@@ -92,7 +131,7 @@ def quantize_qdq(fp32_path: str | Path, out_path: str | Path, calib, settings: Q
         quant_pre_process(str(fp32_path), str(prep), skip_symbolic_shape=True)
         staged = Path(tmp) / out_path.name
         try:
-            with contextlib.redirect_stdout(io.StringIO()):  # histogram calibrators print progress chatter
+            with quiet_quantizer():
                 quantize_static(str(prep), str(staged), _reader(input_name, calib, batch),
                                 quant_format=QuantFormat.QDQ, per_channel=True, reduce_range=False,
                                 activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
@@ -121,6 +160,20 @@ def quantize_qdq(fp32_path: str | Path, out_path: str | Path, calib, settings: Q
             "quantized_ops": list(QUANTIZED_OPS), "bias": "float",
             "quantize_nodes": ops.count("QuantizeLinear"), "dequantize_nodes": ops.count("DequantizeLinear"),
             "quantizer": "onnxruntime.quantization.quantize_static"}
+
+
+@contextlib.contextmanager
+def quiet_quantizer():
+    """ORT's quantizer prints calibration progress and logs a root-logger WARNING per integer tensor it
+    skips (shape arithmetic in TSM/X3D graphs): noise to the user, so neither reaches the console."""
+    import logging
+
+    logging.disable(logging.WARNING)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            yield
+    finally:
+        logging.disable(logging.NOTSET)
 
 
 def check_trt_rules(model) -> list[str]:

@@ -150,9 +150,12 @@ def stream_artifacts(stage: Path, *, rep, model, spec, name: str, opset: int, cm
         from edgekd.export.qdq import TRT_EMULATION, QdqSettings, quantize_qdq
 
         st = int8_settings
+        # "auto" picks a method by comparing whole-clip outputs of one-input models; the stream takes
+        # frames plus state, so it uses minmax unless a method is named
+        method = "minmax" if st is None or st.method == "auto" else st.method
         q = quantize_qdq(stage / STREAM_FILE, stage / STREAM_INT8_FILE, stateful_feeds(stage / STREAM_FILE, calib.x),
-                         QdqSettings(method=st.method, percentile=st.percentile, calibration_clips=st.calibration_clips)
-                         if st is not None else QdqSettings(), input_name=FRAME_INPUT)
+                         QdqSettings(method=method, percentile=st.percentile if st else 99.999,
+                                     calibration_clips=st.calibration_clips if st else 32), input_name=FRAME_INPUT)
         q["calibration"] = f"stateful: every frame of {len(calib)} {calib.split} clips with the state before it"
         files.append((STREAM_INT8_FILE, "int8", {"quantization": q, "graph_optimization": TRT_EMULATION}))
     clip_onnx_logits = logits(clip_onnx, cmp.clips, cmp.batch_size)

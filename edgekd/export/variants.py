@@ -13,6 +13,7 @@ Each function returns artifact.json entries; `runtime_map` says which file each 
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 from typing import Any
@@ -92,8 +93,10 @@ def int8_artifacts(stage: Path, *, rep, settings, info, ev, calib, cmp, f32: np.
     q = quantize_qdq(stage / "student.onnx", stage / "student.int8.onnx", calib.x,
                      QdqSettings(method=settings.method, percentile=settings.percentile,
                                  calibration_clips=settings.calibration_clips), input_name=info.input_name)
+    picked = (f" (chosen over {', '.join(m for m in q['method_selection']['candidates'] if m != q['method'])} by "
+              "agreement with FP32 on the calibration clips)") if "method_selection" in q else ""
     rep.done(f"student.int8.onnx: Q/DQ by TensorRT's rules ({q['weights']} weights, {q['activations']} activations), "
-             f"{q['method']} calibration on {q['calibration_clips']} {calib.split} clips ({time.perf_counter() - t0:.1f} s)")
+             f"{q['method']}{picked} calibration on {q['calibration_clips']} {calib.split} clips ({time.perf_counter() - t0:.1f} s)")
     with OrtRunner(stage / "student.int8.onnx", "cpu", "int8", graph_optimization=TRT_EMULATION) as emu:
         par = cmp.judge(emu, "student.int8.onnx (TensorRT arithmetic on ONNX Runtime CPU)", tol["int8"])
         acc = _accuracy(ev, f32, _eval_logits(emu, ev.x, rep, "INT8 (TensorRT arithmetic) on eval clips"))
@@ -113,7 +116,8 @@ def int8_artifacts(stage: Path, *, rep, settings, info, ev, calib, cmp, f32: np.
     choice: dict[str, Any] = {"policy": cpu_int8}
     if cpu_int8 == "never":
         return entries, {**choice, "kept": False, "why": "not asked for (--cpu-int8 never)"}
-    qc = quantize_int8(stage / "student.onnx", stage / CPU_INT8, calib.x, settings, input_name=info.input_name)
+    cpu_settings = dataclasses.replace(settings, method=q["method"]) if settings.method == "auto" else settings
+    qc = quantize_int8(stage / "student.onnx", stage / CPU_INT8, calib.x, cpu_settings, input_name=info.input_name)
     with OrtRunner(stage / CPU_INT8, "cpu", "int8") as cpu:
         par_c = cmp.judge(cpu, f"{CPU_INT8} (ONNX Runtime CPU INT8)", tol["int8"], raise_on_fail=False)
         acc_c = _accuracy(ev, f32, _eval_logits(cpu, ev.x, rep, "INT8 (CPU variant) on eval clips"))

@@ -121,6 +121,16 @@ def isa_flags(cpuinfo: str | None = None) -> list[str]:
     return [name for flag, name in ISA_FLAGS.items() if flag in have]
 
 
+def last_level_cache_bytes() -> int | None:
+    """Size of the largest CPU cache (sysfs), None where it is not exposed."""
+    sizes = []
+    for f in Path("/sys/devices/system/cpu/cpu0/cache").glob("index*/size"):
+        m = re.match(r"(\d+)([KMG]?)", _read(str(f)) or "")
+        if m:
+            sizes.append(int(m.group(1)) << {"": 0, "K": 10, "M": 20, "G": 30}[m.group(2)])
+    return max(sizes) if sizes else None
+
+
 def physical_cores() -> int:
     """Cores the process may use (affinity mask), not the machine's total."""
     try:

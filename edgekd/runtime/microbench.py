@@ -1,6 +1,8 @@
 """Short micro-benchmarks that measure what this machine can do, instead of assuming a datasheet.
 
-    fp32 / fp16 FLOP/s   best rate of a square GEMM (torch; fp16 only on CUDA, where it has units)
+    fp32 / fp16 FLOP/s   best rate of a square GEMM (fp16 only on CUDA, where it has units); on a CPU one
+                         core through torch and ONNX Runtime (MLAS, the kernels the models run), the
+                         higher, times the cores
     int8 OP/s            best rate of ONNX Runtime's MatMulInteger (u8 x s8, the kernels INT8 models use)
     bandwidth            bytes read + written per second by a large array copy (well beyond the caches)
     launch_us            time per operator of a long chain of tiny ONNX Runtime nodes (CPU), or per tiny
@@ -48,8 +50,17 @@ def best_rate(fn, work: float, budget_s: float = BUDGET_S, sync=lambda: None) ->
 
 
 def gemm_flops(n: int = 1024, device: str = "cpu", dtype: str = "fp32") -> float:
+    """Best GEMM rate through torch: the whole GPU, or one CPU core (measure() multiplies by the cores)."""
     import torch
 
+    if device == "cpu":
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            return gemm_flops(n, "cpu-1", dtype)
+        finally:
+            torch.set_num_threads(threads)
+    device = "cpu" if device == "cpu-1" else device
     dt = {"fp32": torch.float32, "fp16": torch.float16}[dtype]
     a = torch.randn(n, n, device=device, dtype=dt)
     b = torch.randn(n, n, device=device, dtype=dt)
@@ -58,23 +69,30 @@ def gemm_flops(n: int = 1024, device: str = "cpu", dtype: str = "fp32") -> float
         return best_rate(lambda: torch.mm(a, b), 2.0 * n ** 3, sync=sync)
 
 
-def int8_ops(n: int = 1024) -> float | None:
-    """u8 x s8 -> s32 GEMM through ONNX Runtime; None without onnxruntime."""
+def ort_gemm(n: int = 512, precision: str = "fp32") -> float | None:
+    """Best rate of one core running an (n x n) GEMM through ONNX Runtime's CPU kernels (MLAS): fp32
+    MatMul, or int8 MatMulInteger (u8 x s8 -> s32, what INT8 models run). None without onnxruntime."""
     try:
-        import onnx
         import onnxruntime as ort
         from onnx import TensorProto, helper
     except ImportError:
         return None
-    g = helper.make_graph([helper.make_node("MatMulInteger", ["a", "b"], ["c"])], "mmi",
-                          [helper.make_tensor_value_info("a", TensorProto.UINT8, [n, n]),
-                           helper.make_tensor_value_info("b", TensorProto.INT8, [n, n])],
-                          [helper.make_tensor_value_info("c", TensorProto.INT32, [n, n])])
+    if precision == "int8":
+        node, ta, tb, tc = "MatMulInteger", TensorProto.UINT8, TensorProto.INT8, TensorProto.INT32
+    else:
+        node, ta, tb, tc = "MatMul", TensorProto.FLOAT, TensorProto.FLOAT, TensorProto.FLOAT
+    g = helper.make_graph([helper.make_node(node, ["a", "b"], ["c"])], "gemm",
+                          [helper.make_tensor_value_info("a", ta, [n, n]), helper.make_tensor_value_info("b", tb, [n, n])],
+                          [helper.make_tensor_value_info("c", tc, [n, n])])
     model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
-    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1  # one core; measure() multiplies by the cores
+    sess = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
     rng = np.random.default_rng(0)
-    feed = {"a": rng.integers(0, 255, (n, n), dtype=np.uint8), "b": rng.integers(-127, 127, (n, n), dtype=np.int8)}
-    del onnx
+    if precision == "int8":
+        feed = {"a": rng.integers(0, 255, (n, n), dtype=np.uint8), "b": rng.integers(-127, 127, (n, n), dtype=np.int8)}
+    else:
+        feed = {"a": rng.standard_normal((n, n), dtype=np.float32), "b": rng.standard_normal((n, n), dtype=np.float32)}
     return best_rate(lambda: sess.run(None, feed), 2.0 * n ** 3)
 
 
@@ -130,8 +148,14 @@ def measure(cuda: bool = False) -> Peaks:
                      bandwidth=copy_bandwidth(1024, "cuda"), launch_us=cuda_launch_us(),
                      notes={"int8": "not measured on GPU: the fp16 GEMM rate stands in"})
     notes = {"fp16": "no fp16 arithmetic units on this CPU path: the fp32 GEMM rate"}
-    fp32 = gemm_flops(1024)
-    i8 = int8_ops()
+    # One core at a time, times the cores: threads of a GEMM wait on each other, and on a busy shared
+    # machine one stalled thread stalls the call, so a multi-threaded GEMM reads far below the silicon.
+    import os
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    fp32 = cores * max(gemm_flops(512), ort_gemm(512, "fp32") or 0.0)
+    i8 = ort_gemm(512, "int8")
+    i8 = cores * i8 if i8 is not None else None
     if i8 is None:
         i8, notes["int8"] = fp32, "onnxruntime missing: the fp32 rate stands in"
     launch = ort_op_overhead_us()

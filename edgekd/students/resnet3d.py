@@ -18,8 +18,10 @@ is split so the time axis survives until forward_features:
     mean over T'           (B, 512)                     forward_features
     dropout + Linear       (B, num_classes)             forward_head
 
-Options: `depth` = residual blocks per stage (2 gives the -18 networks), `dropout` before the
-classifier. Weights start random: nothing is downloaded.
+Options: `depth` = residual blocks per stage (2 gives the -18 networks), `width` scales every
+stage's channels (64-128-256-512 at 1.0; at 1.0 the network is torchvision's own, below it the same
+blocks and parameter names with fewer channels, small enough for CPU experiments at 8x64x64),
+`dropout` before the classifier. Weights start random: nothing is downloaded.
 
 Cost measured with torch.utils.flop_counter.FlopCounterMode, one clip, 101 classes; GMACs are
 multiply-accumulates (the papers' "GFLOPs"; FlopCounterMode reports twice this):
@@ -31,6 +33,7 @@ multiply-accumulates (the papers' "GFLOPs"; FlopCounterMode reports twice this):
 from __future__ import annotations
 
 import torch
+from torch import nn
 
 from edgekd.compat.torchvision import import_torchvision
 from edgekd.students.base import STUDENTS, Student, check_option, check_scaling
@@ -46,14 +49,52 @@ RECIPES = {
 }
 
 
+def _scaled_stem(recipe: str, width: float, out: int) -> nn.Sequential:
+    """torchvision's BasicStem / R2Plus1dStem (same layer order, so the same parameter names) with
+    `out` channels (45 mid channels of the (2+1)D stem scaled alike)."""
+    if recipe != "r2plus1d_18":
+        return nn.Sequential(nn.Conv3d(3, out, (3, 7, 7), stride=(1, 2, 2), padding=(1, 3, 3), bias=False),
+                             nn.BatchNorm3d(out), nn.ReLU(inplace=True))
+    mid = max(4, round(45 * width))
+    return nn.Sequential(nn.Conv3d(3, mid, (1, 7, 7), stride=(1, 2, 2), padding=(0, 3, 3), bias=False),
+                         nn.BatchNorm3d(mid), nn.ReLU(inplace=True),
+                         nn.Conv3d(mid, out, (3, 1, 1), stride=(1, 1, 1), padding=(1, 0, 0), bias=False),
+                         nn.BatchNorm3d(out), nn.ReLU(inplace=True))
+
+
+def _scaled_resnet(recipe: str, depth: int, width: float) -> R.VideoResNet:
+    """A VideoResNet with every stage's channels scaled by `width`, built by torchvision's own
+    _make_layer (which reads the running `inplanes`) and initialised as its __init__ does."""
+    _, conv_makers = RECIPES[recipe]
+    planes = [max(4, round(c * width)) for c in (64, 128, 256, 512)]
+    net = R.VideoResNet.__new__(R.VideoResNet)
+    nn.Module.__init__(net)
+    net.inplanes = planes[0]
+    net.stem = _scaled_stem(recipe, width, planes[0])
+    for i, (maker, p) in enumerate(zip(conv_makers, planes)):
+        setattr(net, f"layer{i + 1}", net._make_layer(R.BasicBlock, maker, p, depth, stride=1 if i == 0 else 2))
+    for m in net.modules():
+        if isinstance(m, nn.Conv3d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        elif isinstance(m, nn.BatchNorm3d):
+            nn.init.constant_(m.weight, 1)
+            nn.init.constant_(m.bias, 0)
+    net.feature_dim = planes[-1]
+    return net
+
+
 class VideoResNetStudent(Student):
-    def __init__(self, recipe: str, num_classes: int, depth: int = 2, dropout: float = 0.0):
+    def __init__(self, recipe: str, num_classes: int, depth: int = 2, dropout: float = 0.0, width: float = 1.0):
         super().__init__()
         stem, conv_makers = RECIPES[recipe]
-        net = R.VideoResNet(R.BasicBlock, conv_makers, [depth] * 4, stem)
+        if width == 1.0:
+            net = R.VideoResNet(R.BasicBlock, conv_makers, [depth] * 4, stem)
+            net.feature_dim = 512
+        else:
+            net = _scaled_resnet(recipe, depth, width)
         self.stem, self.layer1, self.layer2, self.layer3, self.layer4 = (
             net.stem, net.layer1, net.layer2, net.layer3, net.layer4)
-        self.init_head(512, num_classes, dropout)
+        self.init_head(net.feature_dim, num_classes, dropout)
 
     def forward_temporal(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stem(x)                             # (B, 64, T, H/2, W/2)
@@ -63,10 +104,10 @@ class VideoResNetStudent(Student):
 
 def _factory(recipe: str):
     def build(num_classes: int, frames: int, size: int, depth: int = 2,
-              dropout: float = 0.0) -> VideoResNetStudent:
-        check_scaling(recipe, 1.0, depth, dropout)
+              dropout: float = 0.0, width: float = 1.0) -> VideoResNetStudent:
+        check_scaling(recipe, width, depth, dropout)
         check_option(recipe, "depth", depth, isinstance(depth, int), "an integer >= 1")
-        return VideoResNetStudent(recipe, num_classes, depth=depth, dropout=dropout)
+        return VideoResNetStudent(recipe, num_classes, depth=depth, dropout=dropout, width=width)
 
     build.__name__ = recipe
     return build

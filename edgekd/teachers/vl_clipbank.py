@@ -10,7 +10,6 @@ in the captions). Datasets too large to hold (`max_mb`) fall back to the streami
 
 from __future__ import annotations
 
-import warnings
 from typing import Iterator
 
 import numpy as np
@@ -25,7 +24,7 @@ from edgekd.teachers.vl_progress import progress_bar
 class ClipBank:
     def __init__(self, manifest, spec: DataSpec, crop_scale: tuple[float, float] = (0.6, 1.0),
                  quiet: bool = False):
-        from edgekd.data.decode import probe_cached, read_frames
+        from edgekd.data.decode import failure_reason, probe_cached, read_frames
 
         self.spec, self.crop_scale = spec, crop_scale
         self.videos: list[torch.Tensor] = []   # uint8 (N_frames, H, W, 3) per video, H = spec.size
@@ -33,17 +32,18 @@ class ClipBank:
         failed = []
         with progress_bar("decode", len(manifest.entries), unit="videos", quiet=quiet) as advance:
             for i, entry in enumerate(manifest.entries):
+                if entry.path in manifest.skipped:      # known bad in this run: never decoded again
+                    advance(1)
+                    continue
                 try:
                     n = probe_cached(entry.path).num_frames
                     frames = read_frames(entry.path, range(n), size=spec.size)
                     self.videos.append(torch.from_numpy(np.ascontiguousarray(frames)))
                     self.keep.append(i)
                 except VideoDecodeError as e:
-                    failed.append(e.message)
+                    failed.append((str(entry.path), failure_reason(e, entry.path)))
                 advance(1)
-        if failed:
-            warnings.warn(f"skipped {len(failed)} video(s) that failed to decode: " + "; ".join(failed[:5]),
-                          stacklevel=2)
+        manifest.skipped.add(failed)                    # one warning line, through the run's reporter
         if len(self.videos) < 2:
             raise DataError("fewer than 2 training videos could be decoded", "check the dataset's video files")
         self.mean = torch.tensor(spec.mean).view(3, 1, 1, 1)

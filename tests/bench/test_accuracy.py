@@ -47,8 +47,7 @@ def test_dataset_with_foreign_classes_fails_bench(run_copy, tmp_path):
     from edgekd.bench.api import bench
     from edgekd.data.synthetic import generate
 
-    other = generate(tmp_path / "other", classes=["grow", "shrink"], videos_per_class=2, frames=16, size=32,
-                     progress=False)
+    other = generate(tmp_path / "other", classes=["grow", "shrink"], videos_per_class=2, frames=16, size=32)
     with pytest.raises(DataError, match="does not know"):
         bench(run_copy, "x86-cpu", eval_data=other, iterations=1, warmup=0)
 

@@ -2,6 +2,8 @@
 
 import shutil
 
+from datasets import bad_videos, make_hmdb51, make_ucf101
+
 from edgekd.cli import console
 from edgekd.cli.main import main
 from edgekd.data.manifest import Manifest
@@ -67,3 +69,36 @@ def test_split_rejects_a_fraction_outside_0_1(tiny_synth, tmp_path, capsys):
     assert main(["data", "split", str(tiny_synth), "--labeled-fraction", "1.5", "--out", str(tmp_path / "s.txt")]) == 2
     assert "labeled fraction must be in (0, 1]" in capsys.readouterr().err
     assert not (tmp_path / "s.txt").exists()
+
+
+def test_inspect_and_split_on_ucf101_and_hmdb51_downloads(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(console.out, "width", 400)  # table cells fold long paths; keep them whole here
+    ucf = make_ucf101(tmp_path / "ucf", per_class=3, frames=12)  # 320x240 MPEG-4 AVI, CRLF split files
+    hmdb = make_hmdb51(tmp_path / "hmdb", per_class=4, frames=12, video_dir="hmdb51")
+    for split_dir, root, classes in ((ucf, "UCF-101", "ApplyEyeMakeup"), (hmdb, "hmdb51", "climb_stairs")):
+        assert main(["data", "inspect", str(split_dir.parent), "--decode"]) == 0
+        captured = capsys.readouterr()
+        assert f"{split_dir.parent / root}" in captured.out and classes in captured.out
+        assert "320x240" in captured.out and "mpeg4" in captured.out and "3 unreadable video(s)" in captured.out
+        bad = bad_videos(split_dir)
+        warnings = [line for line in captured.err.splitlines() if line.startswith("warning:")]
+        assert warnings == [f"warning: skipping 1 video(s) that cannot be used: {bad['empty']}: empty (0 bytes)"]
+        for kind, reason in (("truncated", "truncated: "),
+                             ("not a video", "Invalid data found when processing input")):
+            assert str(bad[kind]) in captured.out and reason in captured.out
+
+        out_file = tmp_path / f"{root}.txt"
+        assert main(["data", "split", str(split_dir), "--labeled-per-class", "1", "--out", str(out_file)]) == 0
+        semi = SemiSplit.load(out_file)
+        assert len(semi.labeled) == 3 and str(bad["empty"].name) not in " ".join(semi.unlabeled)
+        assert "split written to" in capsys.readouterr().out
+
+
+def test_video_root_flag_on_the_cli(tmp_path, capsys):
+    split_dir = make_ucf101(tmp_path / "lists", per_class=2, frames=8, size=(32, 48), bad=False)
+    shutil.move(tmp_path / "lists" / "UCF-101", tmp_path / "disk2")
+    assert main(["data", "inspect", str(split_dir)]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith(f"error: {split_dir}: no folder beside it") and "--video-root" in err[1]
+    assert main(["data", "inspect", str(split_dir), "--video-root", str(tmp_path / "disk2")]) == 0
+    assert "every video is readable" in capsys.readouterr().out

@@ -1,13 +1,15 @@
 """ClipDataset and make_loader over the tiny synthetic set (real H.264 files, real decoders)."""
 
 import dataclasses
+import io
 import shutil
 
 import pytest
 import torch
+from rich.console import Console
 
 from edgekd.data.dataset import ClipDataset, collate_clips, make_loader
-from edgekd.data.manifest import DataWarning, VideoEntry, default_data_spec
+from edgekd.data.manifest import VideoEntry, default_data_spec
 from edgekd.data.splits import make_split
 from edgekd.errors import ConfigError
 
@@ -38,6 +40,16 @@ def test_eval_is_deterministic_and_backends_agree(tiny_manifest, spec, backend):
     assert torch.equal(a["video"], b["video"]) and a["starts"].tolist() == [4]  # centre of 16 frames
     other = ClipDataset(tiny_manifest, spec, mode="eval", backend="pyav" if backend == "decord" else "decord")[5]
     assert (a["video"] - other["video"]).abs().mean() < 0.05
+
+
+def test_a_worker_sends_uint8_and_the_loader_finishes_the_batch_alike(tiny_manifest, spec, monkeypatch):
+    ds = ClipDataset(tiny_manifest, spec, mode="eval", clips_per_video=2)
+    in_main = torch.stack([ds[4]["video"], ds[5]["video"]])  # float, normalized
+    monkeypatch.setattr("edgekd.data.dataset.get_worker_info", lambda: object())  # as inside a worker
+    in_worker = ds[4]
+    assert in_worker["video"].dtype == torch.uint8 and in_worker["colour"].shape == (2, 3, 4)
+    batch = next(iter(make_loader(ds, batch_size=2, shuffle=False, num_workers=0, sampler=[4, 5])))
+    assert "colour" not in batch and torch.allclose(batch["video"], in_main, atol=1e-6)
 
 
 def test_multiview_is_k_clips_times_3_crops(tiny_manifest, spec):
@@ -71,21 +83,52 @@ def _with_corrupt_videos(manifest, tmp_path):
     return dataclasses.replace(manifest, entries=bad + manifest.entries[:6])
 
 
-def test_collate_drops_failed_videos_with_a_warning(tiny_manifest, spec, tmp_path):
-    ds = ClipDataset(_with_corrupt_videos(tiny_manifest, tmp_path), spec, mode="eval")
-    with pytest.warns(DataWarning, match=r"dropped 2 video\(s\).*broken\.mp4.*cut\.mp4"):
-        batches = list(make_loader(ds, batch_size=4, shuffle=False, num_workers=0))
-    assert [b["index"].tolist() for b in batches] == [[2, 3], [4, 5, 6, 7]]
-    assert batches[0]["video"].shape == (2, 3, 8, 32, 32)
+def _bad_in_two_batches(manifest, tmp_path):
+    """6 good videos with the 2 corrupt ones at positions 1 and 6: batches of 4 meet one each."""
+    m = _with_corrupt_videos(manifest, tmp_path)
+    good = m.entries[2:]
+    return dataclasses.replace(m, entries=good[:1] + m.entries[:1] + good[1:5] + m.entries[1:2] + good[5:])
+
+
+def _recording_reporter():
+    from edgekd.report import Reporter
+
+    buf = io.StringIO()
+    return Reporter(Console(file=buf, width=60, soft_wrap=True)), buf
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_failed_videos_are_dropped_reported_once_and_never_decoded_again(tiny_manifest, spec, tmp_path,
+                                                                         monkeypatch, workers):
+    manifest = _bad_in_two_batches(tiny_manifest, tmp_path)
+    reporter, buf = _recording_reporter()
+    manifest.skipped.report_to(reporter)
+    ds = ClipDataset(manifest, spec, mode="eval")
+    epochs = [list(make_loader(ds, batch_size=4, shuffle=False, num_workers=workers)) for _ in range(3)]
+    for batches in epochs:
+        assert [b["index"].tolist() for b in batches] == [[0, 2, 3], [4, 5, 7]]
+        assert batches[0]["video"].shape == (3, 3, 8, 32, 32) and "failed" not in batches[0]
+    lines = buf.getvalue().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("warning: skipping 2 video(s)")  # one line, three epochs
+    assert str(tmp_path / "broken.mp4") in lines[0] and str(tmp_path / "cut.mp4") in lines[0]
+    assert dict(manifest.skipped).keys() == {str(tmp_path / "broken.mp4"), str(tmp_path / "cut.mp4")}
+
+    calls = []
+    monkeypatch.setattr("edgekd.data.dataset.read_frames", lambda *a, **k: calls.append(a[0]))
+    monkeypatch.setattr("edgekd.data.dataset.probe_cached", lambda p: calls.append(p))
+    assert ds[1] == {"index": 1} and ds[6] == {"index": 6} and calls == []  # known bad: no decode
+
+    rows = [line.split("\t") for line in manifest.skipped.write(tmp_path).read_text().splitlines()]
+    assert sorted(p for p, _ in rows) == sorted([str(tmp_path / "broken.mp4"), str(tmp_path / "cut.mp4")])
+    assert all(reason for _, reason in rows) and (tmp_path / "skipped_videos.txt").is_file()
 
 
 def test_a_batch_of_only_failed_videos_is_skipped(tiny_manifest, spec, tmp_path):
     ds = ClipDataset(_with_corrupt_videos(tiny_manifest, tmp_path), spec, mode="eval")
-    with pytest.warns(DataWarning):
-        batches = list(make_loader(ds, batch_size=2, shuffle=False, num_workers=0))
+    batches = list(make_loader(ds, batch_size=2, shuffle=False, num_workers=0))
     assert [b["index"].tolist() for b in batches] == [[2, 3], [4, 5], [6, 7]]
-    with pytest.warns(DataWarning, match="x"):
-        assert collate_clips([{"index": 0, "error": "x"}])["video"].shape[0] == 0
+    empty = collate_clips([{"index": 0, "failed": ("x.mp4", "empty")}, {"index": 1}])
+    assert empty["video"].shape[0] == 0 and empty["failed"] == [("x.mp4", "empty")]
 
 
 def test_loader_with_workers_is_deterministic_given_the_seed(tiny_manifest, spec):
@@ -102,3 +145,5 @@ def test_loader_with_workers_is_deterministic_given_the_seed(tiny_manifest, spec
     assert not torch.equal(a[0][0]["video"], a[1][0]["video"])  # a new epoch draws new clips
     assert not torch.equal(a[0][0]["index"], c[0][0]["index"])
     assert a[0][0]["video"].shape == (4, 2, 3, 8, 32, 32) and a[0][0]["starts"].shape == (4, 2)
+    assert a[0][0]["video"].dtype == torch.float32 and "colour" not in a[0][0]  # the loader finished them
+    assert a[0][0]["video"].mean().abs() < 3  # normalized, not bytes

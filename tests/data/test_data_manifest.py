@@ -1,15 +1,26 @@
 """Every dataset layout edgekd reads, in its genuine on-disk format, and every way it can be wrong."""
 
+import io
+import pickle
 import shutil
 
 import pytest
+from datasets import bad_videos, make_hmdb51, make_ucf101
+from rich.console import Console
 from videos import moving_square, write_video
 
-from edgekd.data.manifest import DataWarning, Manifest, VideoEntry, default_data_spec, load_dataset
+from edgekd.data.manifest import (Manifest, SkippedVideos, VideoEntry, default_data_spec, find_video_root,
+                                  load_dataset)
 from edgekd.errors import DataError
+from edgekd.report import Reporter
 
 UCF_CLASSES = ["ApplyEyeMakeup", "Archery", "BabyCrawling"]
 HMDB_CLASSES = ["brush_hair", "cartwheel"]
+
+
+def _recording_reporter():
+    buf = io.StringIO()
+    return Reporter(Console(file=buf, width=60, soft_wrap=True)), buf
 
 
 @pytest.fixture(scope="module")
@@ -92,10 +103,29 @@ def test_zero_byte_video_is_skipped_with_a_warning(tmp_path, mp4):
         shutil.copy(mp4, tmp_path / c / "good.mp4")
         shutil.copy(mp4, tmp_path / c / "good2.mp4")
     (tmp_path / "a" / "empty.mp4").write_bytes(b"")
-    with pytest.warns(DataWarning, match="empty.mp4"):
-        m = load_dataset(tmp_path)
+    reporter, buf = _recording_reporter()
+    m = load_dataset(tmp_path, reporter=reporter)
     assert len(m) == 4 and all(e.path.name != "empty.mp4" for e in m.entries)
-    assert m.skipped[0][1] == "empty (0 bytes)"
+    assert dict(m.skipped) == {str(tmp_path / "a" / "empty.mp4"): "empty (0 bytes)"}
+    assert buf.getvalue() == f"warning: skipping 1 video(s) that cannot be used: {tmp_path / 'a' / 'empty.mp4'}: " \
+                             f"empty (0 bytes)\n"
+    assert m.split("train").skipped is m.skipped  # one record per run, whatever subset finds a bad video
+
+
+def test_skipped_videos_are_said_once_in_one_line_and_workers_get_no_console(tmp_path):
+    reporter, buf = _recording_reporter()
+    record = SkippedVideos([("a.avi", "empty (0 bytes)")])
+    record.report_to(reporter)
+    assert record.add([("b.avi", "truncated"), ("c.avi", "not a video"), ("a.avi", "empty (0 bytes)")]) == [
+        ("b.avi", "truncated"), ("c.avi", "not a video")]
+    assert record.add([("b.avi", "truncated")]) == []
+    assert buf.getvalue().splitlines() == ["warning: skipping 1 video(s) that cannot be used: a.avi: empty (0 bytes)",
+                                           "warning: skipping 2 video(s) that cannot be used: b.avi: truncated; "
+                                           "c.avi: not a video"]
+    copy = pickle.loads(pickle.dumps(record))  # as a DataLoader worker gets it
+    assert copy.reporter is None and "c.avi" in copy and len(copy) == 3
+    assert record.write(tmp_path).read_text() == "a.avi\tempty (0 bytes)\nb.avi\ttruncated\nc.avi\tnot a video\n"
+    assert SkippedVideos().write(tmp_path / "none") is None
 
 
 # -- UCF101 --------------------------------------------------------------------------------------------
@@ -154,6 +184,46 @@ def test_hmdb51_bad_marker_and_missing_video(tmp_path, avi):
         load_dataset(_hmdb51(tmp_path / "b", avi, extra_line="ghost.avi 1"))
 
 
+# -- where the videos of split files are ----------------------------------------------------------------
+
+@pytest.mark.parametrize("video_dir", ["UCF-101", "UCF101", "videos", "UCF101/UCF-101"])
+def test_ucf101_finds_its_videos_whatever_the_folder_is_called(tmp_path, video_dir):
+    split_dir = make_ucf101(tmp_path, per_class=2, frames=8, size=(32, 48), video_dir=video_dir, bad=False)
+    (tmp_path / "notes").mkdir()  # an unrelated sibling folder
+    m = load_dataset(tmp_path)
+    assert m.root == tmp_path / video_dir and len(m) == 6
+    assert load_dataset(split_dir / "trainlist01.txt").root == tmp_path / video_dir
+
+
+def test_hmdb51_finds_its_videos_beside_the_split_folder(tmp_path):
+    split_dir = make_hmdb51(tmp_path / "data", per_class=4, frames=8, size=(32, 48), video_dir="hmdb51")
+    m = load_dataset(split_dir)
+    assert m.root == tmp_path / "data" / "hmdb51" and m.class_names == ["brush_hair", "cartwheel", "climb_stairs"]
+    # markers 1 1 2 0 per class; the three broken files are marked 1 and the empty one is skipped at load
+    assert len(m.split("test")) == 3 and len(m.split("train")) == 6 + 2
+    assert dict(m.skipped) == {str(bad_videos(split_dir)["empty"]): "empty (0 bytes)"}
+
+
+def test_the_folder_with_most_class_folders_wins(tmp_path):
+    split_dir = make_ucf101(tmp_path, per_class=2, frames=8, size=(32, 48), video_dir="UCF-101", bad=False)
+    (tmp_path / "a_partial_copy" / "Archery").mkdir(parents=True)  # sorts first, holds fewer classes
+    assert find_video_root(split_dir, ["ApplyEyeMakeup", "Archery", "BabyCrawling"]) == tmp_path / "UCF-101"
+
+
+def test_video_root_option_and_its_errors_name_the_flag(tmp_path):
+    split_dir = make_ucf101(tmp_path / "lists", per_class=2, frames=8, size=(32, 48), bad=False)
+    shutil.move(tmp_path / "lists" / "UCF-101", tmp_path / "elsewhere")
+    with pytest.raises(DataError, match="no folder beside it holds the class folders") as e:
+        load_dataset(split_dir)
+    assert "--video-root" in e.value.hint
+    assert load_dataset(split_dir, video_root=tmp_path / "elsewhere").root == tmp_path / "elsewhere"
+    with pytest.raises(DataError, match="--video-root .*nowhere is not a folder") as e:
+        load_dataset(split_dir, video_root=tmp_path / "nowhere")
+    with pytest.raises(DataError, match="video ApplyEyeMakeup/v_ApplyEyeMakeup_g02_c01.avi does not exist") as e:
+        load_dataset(split_dir, video_root=tmp_path)
+    assert "--video-root" in e.value.hint
+
+
 # -- CSV -----------------------------------------------------------------------------------------------
 
 def test_csv_with_header_and_split(tmp_path, mp4):
@@ -202,8 +272,10 @@ def test_kinetics_csv_finds_files_in_every_accepted_layout(tmp_path, mp4):
     shutil.copy(mp4, tmp_path / "0aa_ExnsqQM_000000_000010.mp4")       # flat
     csv = tmp_path / "kinetics400.csv"
     csv.write_text("label,youtube_id,time_start,time_end,split\n" + "".join(f"{a},{b},{c},{d},{e}\n" for a, b, c, d, e in rows))
-    with pytest.warns(DataWarning, match="zzGone00000_000030_000040"):  # vanished from YouTube
-        m = load_dataset(csv)
+    reporter, buf = _recording_reporter()
+    m = load_dataset(csv, reporter=reporter)
+    assert "zzGone00000_000030_000040" in buf.getvalue()  # vanished from YouTube: one warning line
+    assert len(buf.getvalue().splitlines()) == 1
     assert m.class_names == ["abseiling", "air drumming"]
     assert len(m) == 3 and [e.split for e in m.entries] == ["train", "train", "test"]
 
@@ -216,7 +288,7 @@ def test_kinetics_csv_missing_column(tmp_path):
 
 def test_kinetics_csv_with_no_videos_at_all(tmp_path):
     (tmp_path / "k.csv").write_text("label,youtube_id,time_start,time_end,split\nabseiling,x,1,11,train\n")
-    with pytest.warns(DataWarning), pytest.raises(DataError, match="none of its 1 rows has a video file"):
+    with pytest.raises(DataError, match="none of its 1 rows has a video file"):
         load_dataset(tmp_path / "k.csv")
 
 

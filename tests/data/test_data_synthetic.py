@@ -27,7 +27,7 @@ def test_default_constants_make_a_clip_span_half_a_video():
 
 
 def test_deterministic_per_seed(tmp_path):
-    kw = dict(classes=["rotate_cw", "grow_then_shrink"], videos_per_class=2, frames=8, size=16, progress=False, workers=1)
+    kw = dict(classes=["rotate_cw", "grow_then_shrink"], videos_per_class=2, frames=8, size=16, workers=1)
     a = synthetic.generate(tmp_path / "a", seed=1, **kw)
     b = synthetic.generate(tmp_path / "b", seed=1, **kw)
     c = synthetic.generate(tmp_path / "c", seed=2, **kw)
@@ -96,10 +96,10 @@ def test_default_dataset_is_generated_once_and_reused(edgekd_home, monkeypatch):
     monkeypatch.setattr(synthetic, "SYNTH_VIDEOS_PER_CLASS", 2)
     monkeypatch.setattr(synthetic, "SYNTH_VIDEO_FRAMES", 8)
     monkeypatch.setattr(synthetic, "SYNTH_SIZE", 16)
-    path = synthetic.default_dataset(progress=False)
+    path = synthetic.default_dataset()
     assert path.parent.parent == edgekd_home and path.parent.name.startswith("synthetic-")
     stamp = path.stat().st_mtime_ns
-    assert synthetic.default_dataset(progress=False) == path and path.stat().st_mtime_ns == stamp
+    assert synthetic.default_dataset() == path and path.stat().st_mtime_ns == stamp
     assert [p.name for p in edgekd_home.iterdir()] == [path.parent.name]  # no temp folder left behind
     assert len(Manifest.load(path)) == 4
 
@@ -107,4 +107,4 @@ def test_default_dataset_is_generated_once_and_reused(edgekd_home, monkeypatch):
 @pytest.mark.parametrize("classes", [1, 13, ["move_left"], ["move_left", "fly"]])
 def test_bad_class_choices(tmp_path, classes):
     with pytest.raises(ConfigError):
-        synthetic.generate(tmp_path, classes=classes, videos_per_class=2, frames=8, size=16, progress=False)
+        synthetic.generate(tmp_path, classes=classes, videos_per_class=2, frames=8, size=16)

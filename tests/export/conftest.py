@@ -86,7 +86,7 @@ def trained_tiny3d(tmp_path_factory) -> Path:
 
     root = tmp_path_factory.mktemp("trained")
     manifest_path = generate(root / "data", classes=4, videos_per_class=24, frames=16, size=32, seed=1,
-                             test_fraction=1 / 3, progress=False, workers=1)
+                             test_fraction=1 / 3, workers=1)
     manifest = Manifest.load(manifest_path)
     spec = default_data_spec(manifest)
     train = build_evalset(manifest_path, spec, split="train")

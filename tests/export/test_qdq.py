@@ -81,6 +81,10 @@ def test_int8_accuracy_with_tensorrt_arithmetic(deploy_export):
     assert "graph optimizations off" in q["measured_with"] and q["parity"]["passed"]
     assert art["artifacts"][0]["accuracy"]["top1"] == acc["fp32_top1"]
     assert q["quantization"]["rules"] == "tensorrt-explicit" and q["calibration"]["split"] == "train"
+    # the calibration method was chosen by measurement on the calibration clips (never the test split)
+    sel = q["quantization"]["method_selection"]
+    score = {m: (f["agreement_with_fp32"], f["cosine_mean"]) for m, f in sel["candidates"].items()}
+    assert set(score) == {"minmax", "percentile"} and sel["chosen"] == max(score, key=score.get) == q["quantization"]["method"]
     assert "tensorrt" in q["runtimes"] and "accuracy" in q["onnxruntime_cpu_kernels"]
     # the engine is compiled from this very file, explicitly
     m = json.loads((deploy_export / "build_manifest.json").read_text())

@@ -70,3 +70,17 @@ def test_video_resnets_take_torchvision_weights(name):
     model = build_student(name, 5, 4, 32)
     missing, unexpected = model.load_state_dict(reference, strict=False)
     assert not unexpected and set(missing) == {"head.weight", "head.bias"}
+
+
+@pytest.mark.parametrize("name", ["r3d_18", "mc3_18", "r2plus1d_18"])
+def test_narrow_video_resnets_keep_torchvisions_layout(name):
+    """width < 1 scales every stage's channels but keeps torchvision's parameter names."""
+    full = build_student(name, 5, 4, 32, depth=1).state_dict()
+    narrow = build_student(name, 5, 4, 32, depth=1, width=0.125)
+    assert list(narrow.state_dict()) == list(full)
+    assert narrow.feature_dim == narrow.head.in_features == 64
+    assert sum(p.numel() for p in narrow.parameters()) < sum(v.numel() for v in full.values()) / 30
+    x = torch.randn(2, 3, 8, 32, 32)
+    steps = narrow.eval().forward_temporal(x)
+    assert steps.shape[0] == 2 and steps.shape[-1] == 64  # (B, T', 64); mc3 keeps T
+    assert not torch.allclose(narrow(x)[0], narrow(x)[1])  # outputs vary with the input
