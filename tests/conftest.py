@@ -54,3 +54,47 @@ def edgekd_home(tmp_path, monkeypatch) -> Path:
     home = tmp_path / "edgekd_home"
     monkeypatch.setenv("EDGEKD_HOME", str(home))
     return home
+
+
+@pytest.fixture(scope="session")
+def online_tsm_run(tiny_synth, tmp_path_factory) -> Path:
+    """runs/online: mobilenet_v3_small_tsm (width 0.5, shift=online, 8 frames x 32 px) whose BatchNorm
+    statistics are calibrated on the decoded train clips of `tiny_synth` and whose Linear layers use
+    PyTorch's default init: torchvision's N(0, 0.01) Linear init and fresh BN stats make the logits
+    nearly constant across inputs, which would make every parity check degenerate."""
+    import torch
+
+    from edgekd.checkpoint import save_checkpoint
+    from edgekd.data.manifest import Manifest, default_data_spec
+    from edgekd.runtime.evalset import build_evalset
+    from edgekd.students import build_student
+
+    manifest = Manifest.load(tiny_synth)
+    spec = default_data_spec(manifest)
+    train = build_evalset(tiny_synth, spec, split="train", limit=12)
+    torch.manual_seed(0)
+    model = build_student("mobilenet_v3_small_tsm", num_classes=spec.num_classes, frames=spec.frames,
+                          size=spec.size, width=0.5, shift="online")
+    for m in model.modules():
+        if isinstance(m, torch.nn.Linear):
+            m.reset_parameters()
+        elif isinstance(m, torch.nn.BatchNorm2d):
+            m.reset_running_stats()
+            m.momentum = None  # cumulative average over the calibration batch
+    with torch.no_grad():
+        model.train()(torch.from_numpy(train.x))
+    run = tmp_path_factory.mktemp("online") / "runs" / "online"
+    save_checkpoint(run / "checkpoint.pt", student_name="mobilenet_v3_small_tsm", student_kwargs=model.config,
+                    state_dict=model.eval().state_dict(), data_spec=spec,
+                    config={"data": {"path": str(tiny_synth)}}, metrics={})
+    return run
+
+
+@pytest.fixture(scope="session")
+def stream_export(online_tsm_run, tmp_path_factory) -> Path:
+    """An export folder of `online_tsm_run` with student.onnx and student.stream.onnx (no INT8/FP16)."""
+    from edgekd.export.api import export_run
+
+    out = tmp_path_factory.mktemp("stream") / "export"
+    return export_run(online_tsm_run, out, int8=False, fp16_onnx=False, streaming=True, parity_clips=4,
+                      noise_inputs=2)

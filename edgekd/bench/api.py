@@ -32,6 +32,7 @@ from edgekd.runtime.host import collect, device_names, matches
 from edgekd.runtime.metrics import agreement, classification
 from edgekd.runtime.profiles import Profile, load_profile
 from edgekd.runtime.runners import RunnerUnavailable, TorchRunner, logits, make_runner
+from edgekd.runtime.stream import STREAM_FILE
 
 # Runtimes that execute on the profile's accelerator: their latency is what the roofline bounds.
 ACCELERATED = {"gpu": ("tensorrt", "ort-trt", "ort-cuda", "torch-cuda"),
@@ -53,6 +54,7 @@ class BenchRequest:
     runtimes: list[str] | None = None
     precisions: list[str] | None = None
     threads: int | None = None
+    streaming: bool = True                  # also measure student.stream.onnx when the export has one
 
 
 def _reason(e: BaseException) -> str:
@@ -243,6 +245,15 @@ def bench(export_dir_or_run: str | Path, profile: str | Path | Profile = "host",
                                             ((x["batch_size"], x) for x in est["latency"])], prof.to_dict())
                 estimates.append(est)
 
+    stream_path = target.export_dir / STREAM_FILE if target.export_dir is not None else None
+    streaming = None
+    if stream_path is not None and stream_path.is_file() and req.streaming:
+        from edgekd.bench.streaming import bench_streaming
+
+        streaming = bench_streaming(stream_path, spec=spec, evalset=evalset, data=data, eval_limit=req.eval_limit,
+                                    reference=reference, model=model, prof=prof, on_target=on_target, warmup=warmup,
+                                    iterations=iterations, threads=req.threads, clip_rows=rows, rep=rep)
+
     report: dict[str, Any] = {
         "edgekd_version": __version__,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
@@ -264,6 +275,7 @@ def bench(export_dir_or_run: str | Path, profile: str | Path | Profile = "host",
         "cost_error": cost_error,
         "rows": rows,
         "estimates": estimates,
+        "streaming": streaming,
     }
     report["verdict"] = verdict(points(report), prof.to_dict())
     write_report(report, out)

@@ -115,8 +115,8 @@ def resolve(path: str | Path) -> Target:
         for entry in _artifact_entries(manifest):
             rel = entry.get("file") or entry.get("path")
             prec, fmt = entry.get("precision"), str(entry.get("format", "")).lower()
-            if not rel or prec not in ONNX_NAMES:
-                continue
+            if not rel or prec not in ONNX_NAMES or entry.get("streaming"):
+                continue  # a streaming model takes frames, not clips: edgekd.bench.streaming measures it
             f = export_dir / rel
             if not f.is_file():
                 continue

@@ -270,6 +270,9 @@ def render_markdown(report: dict[str, Any]) -> str:
         lines.append("")
     elif report.get("cost_error"):
         lines += ["## Roofline", "", f"Not computed: {report['cost_error']}", ""]
+    from edgekd.bench.streaming import markdown
+
+    lines += markdown(report.get("streaming"))
     lines += ["## Pareto", "", "![pareto](pareto.png)", ""]
     return "\n".join(lines)
 
@@ -312,6 +315,11 @@ def print_table(report: dict[str, Any], out) -> None:
                             f"{s['low_ms']:.3f}-{s['high_ms']:.3f}", str((e.get("workload") or {}).get("streams", "-")),
                             _pct(e.get("top1")), e.get("top1_from") or "-")
         out.print(est)
+    from edgekd.bench.streaming import summary_line
+
+    line = summary_line(report.get("streaming"))
+    if line:
+        out.print(line, highlight=False, markup=False)
     out.print(f"[bold]verdict:[/bold] {report['verdict']['text']}", highlight=False)
 
 

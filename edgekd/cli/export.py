@@ -4,6 +4,7 @@
                                              + student.fp16.onnx + artifact.json
     edgekd export runs/NAME --trt --int8 --profile agx-orin-64gb   INT8 engine compiled from student.int8.onnx
     edgekd export runs/NAME --deepstream --triton                  deploy bundles in export/deepstream, export/triton
+    edgekd export runs/NAME --streaming                            + student.stream.onnx (one frame in, state carried)
     edgekd export runs/NAME --check-trt --profile orin-nano-8gb-15w      (no TensorRT needed)
 """
 
@@ -52,6 +53,9 @@ def register(app: typer.Typer) -> None:
                                                                     "configs, labels, softmax ONNX, README."),
         triton: bool = typer.Option(False, "--triton", help="Write export/triton/: a Triton model repository "
                                                             "(onnxruntime FP32/FP16 + tensorrt_plan to build)."),
+        streaming: bool = typer.Option(False, "--streaming",
+                                       help="Also write student.stream.onnx: one frame in, that frame's logits out, "
+                                            "shift buffers as state_in_K/state_out_K (needs student.shift=online)."),
         max_batch: int = typer.Option(4, "--max-batch", help="DeepStream batch-size / Triton max_batch_size."),
         fp16_layers: Optional[str] = typer.Option(None, "--fp16-layers",
                                                   help="INT8 engine: keep these layers in FP16 - 'auto' or comma-separated "
@@ -118,6 +122,7 @@ def register(app: typer.Typer) -> None:
             tolerances=tolerances(atol, int8_min_agreement, int8_min_cosine), dla=dla, dla_core=dla_core,
             fp16_layers=tuple(s.strip() for s in fp16_layers.split(",") if s.strip()) if fp16_layers else (),
             simplify=simplify, dynamic_batch=not static_batch, fp16_onnx=fp16_onnx, cpu_int8=cpu_int8,
-            implicit_int8=trt_implicit_int8, deepstream=deepstream, triton=triton, max_batch=max_batch)
+            implicit_int8=trt_implicit_int8, deepstream=deepstream, triton=triton, max_batch=max_batch,
+            streaming=streaming)
         out_dir = export_run(run, request=req, reporter=console.reporter())
         console.out.print(render_table(load_artifact(out_dir)))

@@ -40,9 +40,9 @@ def root(
 
 
 def _register_commands() -> None:
-    from edgekd.cli import bench, data, distill, export, pretrain, teacher
+    from edgekd.cli import bench, data, distill, export, pretrain, stream, teacher
 
-    for module in (data, teacher, pretrain, distill, export, bench):
+    for module in (data, teacher, pretrain, distill, export, bench, stream):
         module.register(app)
 
 

@@ -55,13 +55,16 @@ class StudentConfig:
     width: float | None = None  # channel multiplier (tiny3d, mobilenet_*_tsm)
     depth: int | None = None  # blocks per stage (tiny3d, r3d_18 family)
     dropout: float | None = None  # before the classifier
+    # mobilenet_*_tsm: "offline" (bidirectional, the default) or "online" (past frames only: the
+    # student then also runs frame by frame - `edgekd export --streaming`, `edgekd stream`)
+    shift: str | None = None
     # Backbone weights to start from: a folder written by `edgekd pretrain` / `edgekd teacher pretrain`
     # (edgekd.distill.student_init); None = random init. The classifier always starts fresh.
     init: str | None = None
 
     def kwargs(self) -> dict[str, Any]:
-        return {k: v for k, v in (("width", self.width), ("depth", self.depth), ("dropout", self.dropout))
-                if v is not None}
+        return {k: v for k, v in (("width", self.width), ("depth", self.depth), ("dropout", self.dropout),
+                                  ("shift", self.shift)) if v is not None}
 
 
 @dataclass

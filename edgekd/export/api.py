@@ -137,6 +137,7 @@ class ExportRequest:
     deepstream: bool = False                   # deepstream/ bundle (edgekd.export.deepstream)
     triton: bool = False                       # triton/ model repository (edgekd.export.triton)
     max_batch: int = 4                         # DeepStream batch / Triton max_batch_size
+    streaming: bool = False                    # student.stream.onnx: frame in, logits out (edgekd.export.streaming)
 
 
 @dataclass
@@ -181,6 +182,10 @@ def export_run(run_or_checkpoint: str | Path, out_dir: str | Path | None = None,
                tol={**TOLERANCES, **(req.tolerances or {})},
                settings=(req.int8_settings or Int8Settings()).check())
     _check_out_dir(job.out_dir, req.force)
+    if req.streaming:  # an offline-shift student cannot stream: say so before any long work
+        from edgekd.export.streaming import check_streamable
+
+        check_streamable(model, job.name)
     if req.cpu_int8 not in ("auto", "always", "never"):
         raise ConfigError(f"--cpu-int8 must be auto, always or never, not {req.cpu_int8!r}")
     if req.max_batch < 1:
@@ -275,6 +280,13 @@ def _export(stage: Path, job: _Job) -> dict[str, Any]:
             entry, fp16_record = fp16_artifact(stage, rep=rep, info=info, ev=ev, cmp=cmp, f32=f32, tol=job.tol,
                                                opset=req.opset)
             artifacts += [entry] if entry else []
+    if req.streaming:
+        from edgekd.export.streaming import stream_artifacts
+
+        artifacts += stream_artifacts(stage, rep=rep, model=job.model, spec=spec, name=job.name, opset=req.opset,
+                                      cmp=cmp, clip_onnx=fp32, tol=job.tol, fp16=req.fp16_onnx,
+                                      calib=calib if req.int8 else None, int8_settings=job.settings,
+                                      extra_metadata={"checkpoint_sha256": ckpt_sha})
     fp32.close()
 
     # 5. TensorRT: engine where importable, else the build-on-target manifest ---------------------
@@ -292,7 +304,7 @@ def _export(stage: Path, job: _Job) -> dict[str, Any]:
                                              + " (details: edgekd export --check-trt)")
     if req.trt:
         artifacts.append(_tensorrt(stage, job, info, calib, cmp))
-    bundles = _bundles(stage, job, info)
+    bundles = _bundles(stage, job, info, artifacts)
 
     try:
         ck_rel = os.path.relpath(job.ckpt_path.resolve(), job.out_dir.resolve())
@@ -369,7 +381,7 @@ def _tensorrt(stage: Path, job: _Job, info, calib, cmp) -> dict[str, Any]:
                       input={"name": info.input_name, "shape": meta["input"]["max"]})
 
 
-def _bundles(stage: Path, job: _Job, info) -> dict[str, Any]:
+def _bundles(stage: Path, job: _Job, info, artifacts: list[dict[str, Any]]) -> dict[str, Any]:
     """DeepStream / Triton folders written from the staged files (they move into place with them)."""
     out: dict[str, Any] = {}
     if job.req.deepstream:
@@ -384,4 +396,11 @@ def _bundles(stage: Path, job: _Job, info) -> dict[str, Any]:
         out["triton"] = write_repository(stage, spec=job.spec, name=job.name, max_batch=job.req.max_batch,
                                          input_name=info.input_name, output_name=info.output_names[0])
         job.rep.done(f"triton/: models {', '.join(out['triton']['models'])} - run: {out['triton']['run']}")
+        stream = next((a for a in artifacts if a.get("streaming") and a["precision"] == "fp32"), None)
+        if stream is not None:
+            from edgekd.export.streaming import triton_stream_model
+
+            out["triton"]["stream"] = triton_stream_model(stage, spec=job.spec, name=job.name, iface=stream["interface"],
+                                                          max_batch=job.req.max_batch)
+            job.rep.done(f"triton/: {out['triton']['stream']['model']} with sequence batching and implicit state")
     return out

@@ -53,24 +53,29 @@ class Int8Settings:
         return d
 
 
-def _reader(input_name: str, clips: np.ndarray, batch_size: int):
+def _reader(input_name: str, clips, batch_size: int):
+    """Calibration batches: `clips` is (N, ...) for the model's one input, or {input name: (N, ...)}
+    for a model with several (a streaming model's frame and its state buffers)."""
     from onnxruntime.quantization import CalibrationDataReader
 
+    feeds = clips if isinstance(clips, dict) else {input_name: clips}
+    n = len(next(iter(feeds.values())))
+
     class ClipReader(CalibrationDataReader):
-        """Feeds (b, 3, T, S, S) batches of real clips to the calibration session."""
+        """Feeds batches of real clips (or frames + states) to the calibration session."""
 
         def __init__(self):
             self.i = 0
 
         def get_next(self):
-            if self.i >= len(clips):
+            if self.i >= n:
                 return None
-            batch = clips[self.i:self.i + batch_size]
+            batch = {k: np.ascontiguousarray(v[self.i:self.i + batch_size], dtype=np.float32) for k, v in feeds.items()}
             self.i += batch_size
-            return {input_name: np.ascontiguousarray(batch, dtype=np.float32)}
+            return batch
 
         def __len__(self):
-            return -(-len(clips) // batch_size)
+            return -(-n // batch_size)
 
     return ClipReader()
 

@@ -91,9 +91,11 @@ def choose_method(fp32_path: Path, calib: np.ndarray, settings: "QdqSettings", w
     return best, figures
 
 
-def quantize_qdq(fp32_path: str | Path, out_path: str | Path, calib: np.ndarray, settings: QdqSettings = QdqSettings(),
+def quantize_qdq(fp32_path: str | Path, out_path: str | Path, calib, settings: QdqSettings = QdqSettings(),
                  input_name: str = "video") -> dict[str, Any]:
-    """Write TensorRT-rules Q/DQ INT8 of `fp32_path`, calibrated on `calib` (N, 3, T, S, S); returns what was done."""
+    """Write TensorRT-rules Q/DQ INT8 of `fp32_path`, calibrated on `calib` (N, 3, T, S, S), or on
+    {input name: (N, ...)} for a several-input model (method "auto" needs the one-input form);
+    returns what was done."""
     import onnx
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -103,7 +105,8 @@ def quantize_qdq(fp32_path: str | Path, out_path: str | Path, calib: np.ndarray,
     from edgekd.io import atomic_path
 
     settings.check()
-    if len(calib) == 0:
+    n_calib = len(next(iter(calib.values()))) if isinstance(calib, dict) else len(calib)
+    if n_calib == 0:
         raise ExportError("no calibration clips for INT8", "the dataset yielded no decodable clips")
     out_path = Path(out_path)
     if settings.method == "auto":
@@ -152,7 +155,7 @@ def quantize_qdq(fp32_path: str | Path, out_path: str | Path, calib: np.ndarray,
         onnx.save(q, str(t))
     ops = [n.op_type for n in q.graph.node]
     return {**settings.to_dict(), "format": "QDQ", "rules": "tensorrt-explicit",
-            "calibration_clips": int(len(calib)), "calibration_batches": -(-len(calib) // batch),
+            "calibration_clips": int(n_calib), "calibration_batches": -(-n_calib // batch),
             "weights": "int8 symmetric per-channel", "activations": "int8 symmetric per-tensor",
             "quantized_ops": list(QUANTIZED_OPS), "bias": "float",
             "quantize_nodes": ops.count("QuantizeLinear"), "dequantize_nodes": ops.count("DequantizeLinear"),

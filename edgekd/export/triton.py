@@ -50,6 +50,7 @@ class ModelConfig:
     instance_kind: str = "KIND_GPU"
     instance_count: int = 1
     extra_blocks: tuple[str, ...] = field(default_factory=tuple)  # rendered verbatim (e.g. sequence_batching)
+    dynamic_batching: bool = True    # off for a sequence-batched model (Triton takes one scheduler)
 
 
 def _tensor(t: Tensor, indent: str = "  ") -> str:
@@ -65,7 +66,7 @@ def render(cfg: ModelConfig) -> str:
     parts = [f'name: "{cfg.name}"', f'platform: "{cfg.platform}"', f"max_batch_size: {cfg.max_batch_size}",
              "input [\n" + ",\n".join(_tensor(t) for t in cfg.inputs) + "\n]",
              "output [\n" + ",\n".join(_tensor(t) for t in cfg.outputs) + "\n]"]
-    if cfg.max_batch_size > 0:
+    if cfg.max_batch_size > 0 and cfg.dynamic_batching:
         pref = "".join(f"\n  preferred_batch_size: {b}" for b in cfg.preferred_batch_sizes)
         parts.append(f"dynamic_batching {{{pref}\n  max_queue_delay_microseconds: {cfg.max_queue_delay_us}\n}}")
     parts.append(f"instance_group [\n  {{\n    kind: {cfg.instance_kind}\n    count: {cfg.instance_count}\n  }}\n]")

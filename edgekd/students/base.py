@@ -6,6 +6,11 @@ Input is (B, 3, T, H, W) float, normalized with the run's mean/std.
     forward_head(f)     -> (B, C)       class logits
     forward(x)          -> (B, C)
 
+A streaming student (`streams` is True) also runs one frame at a time with explicit state:
+    stream_state(batch, size)     -> [zero buffer, ...]   starts a stream
+    forward_frame(frame, state)   -> (logits (N, C), new state)   frame (N, 3, H, W)
+and the mean of its per-frame logits over a clip equals forward(clip).
+
 Every family module registers factories `(num_classes, frames, size, **kwargs) -> Student` in
 STUDENTS. `build_student` stores the arguments it was called with on `model.config`, so a
 checkpoint that saves `model.config` rebuilds the identical network with `build_student(name, **config)`.
@@ -27,6 +32,7 @@ class Student(nn.Module):
     feature_dim: int
     num_classes: int
     config: dict[str, Any]  # {"num_classes", "frames", "size", **kwargs}: rebuilds this network
+    streams: bool = False  # runs frame by frame (stream_state / forward_frame)
 
     def init_head(self, feature_dim: int, num_classes: int, dropout: float = 0.0) -> None:
         """The classifier every family shares: dropout (no weights) then one Linear."""
