@@ -8,24 +8,13 @@ import numpy as np
 
 
 def write_video(path: str | Path, frames: np.ndarray, fps: int = 16, codec: str | None = None) -> Path:
-    import av
+    """Test videos: high quality so decoded frames stay close to what was written."""
+    from edgekd.data.encode import write_video as encode
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    codec = codec or ("mpeg4" if path.suffix.lower() == ".avi" else "libx264")
-    frames = np.asarray(frames, dtype=np.uint8)
-    options = {"crf": "12", "preset": "fast"} if codec == "libx264" else {}
-    with av.open(str(path), "w") as c:
-        s = c.add_stream(codec, rate=fps, options=options)
-        s.width, s.height, s.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
-        if codec == "mpeg4":
-            s.codec_context.bit_rate = 4_000_000  # high quality so decoded frames stay close
-        for f in frames:
-            for packet in s.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
-                c.mux(packet)
-        for packet in s.encode():
-            c.mux(packet)
-    return path
+    codec = codec or ("mpeg4" if Path(path).suffix.lower() == ".avi" else "libx264")
+    if codec == "libx264":
+        return encode(path, frames, fps, codec, {"crf": "12", "preset": "fast"})
+    return encode(path, frames, fps, codec, bit_rate=4_000_000)
 
 
 def moving_square(num_frames: int = 24, height: int = 48, width: int = 64, seed: int = 0) -> np.ndarray:

@@ -30,19 +30,9 @@ _BAD_LIST = ".bad_videos.tsv"  # in ROOT, hidden from every loader: "<kind>\t<pa
 
 def write_avi(path: Path, frames: np.ndarray, fps: int = 25) -> Path:
     """uint8 (T, H, W, 3) -> MPEG-4 part 2 in AVI (yuv420p), the codec of UCF101 and HMDB51."""
-    import av
+    from edgekd.data.encode import write_video
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with av.open(str(path), "w") as c:
-        s = c.add_stream("mpeg4", rate=fps)
-        s.width, s.height, s.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
-        s.codec_context.bit_rate = 2_000_000
-        for f in frames:
-            for packet in s.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
-                c.mux(packet)
-        for packet in s.encode():
-            c.mux(packet)
-    return path
+    return write_video(path, frames, fps, "mpeg4", bit_rate=2_000_000)
 
 
 def action_frames(class_index: int, seed: int, frames: int, size: tuple[int, int]) -> np.ndarray:

@@ -228,16 +228,9 @@ def render(m: Motion, look: Look, size: int, rng: np.random.Generator) -> np.nda
 
 def encode_mp4(path: Path, frames: np.ndarray, fps: int, crf: int = 18) -> None:
     """uint8 (T, H, W, 3) -> H.264 mp4 (yuv420p). One encoder thread keeps the bytes deterministic."""
-    import av
+    from edgekd.data.encode import write_video
 
-    with av.open(str(path), "w") as c:
-        s = c.add_stream("libx264", rate=fps, options={"crf": str(crf), "preset": "fast", "threads": "1"})
-        s.width, s.height, s.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
-        for f in frames:
-            for packet in s.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
-                c.mux(packet)
-        for packet in s.encode():
-            c.mux(packet)
+    write_video(path, frames, fps, "libx264", {"crf": str(crf), "preset": "fast", "threads": "1"})
 
 
 def caption(name: str, look: Look) -> str:
