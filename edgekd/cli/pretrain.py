@@ -16,7 +16,7 @@ from typing import List, Optional
 
 import typer
 
-from edgekd.cli.console import out, reporter
+from edgekd.cli.console import VIDEO_ROOT_HELP, out, reporter
 
 DATA_HELP = "Dataset (folder, manifest.json, CSV, UCF101/HMDB51 split files). Omit for the synthetic default."
 
@@ -27,6 +27,7 @@ def pretrain_cmd(
     teacher: Optional[Path] = typer.Option(None, "--teacher", help="PCL teacher folder whose pretext outputs "
                                            "the student imitates (any architecture). Omit for plain PCL."),
     data: Optional[str] = typer.Option(None, "--data", "-d", help=DATA_HELP),
+    video_root: Optional[str] = typer.Option(None, "--video-root", help=VIDEO_ROOT_HELP),
     width: Optional[float] = typer.Option(None, "--width", help="Student channel multiplier."),
     depth: Optional[int] = typer.Option(None, "--depth", help="Student blocks per stage."),
     epochs: int = typer.Option(20, "--epochs", "-e"),
@@ -55,7 +56,7 @@ def pretrain_cmd(
     cfg = merge(PretrainConfig(student=student, width=width, depth=depth, epochs=epochs, batch_size=batch_size,
                                lr=lr, kd_weight=kd_weight, temperature=temperature, seed=seed),
                 parse_overrides(set_), where="--set")
-    manifest = load_dataset(data, reporter=reporter())  # skipped videos: one warning line
+    manifest = load_dataset(data, video_root=video_root, reporter=reporter())  # skipped videos: one warning line
     spec = default_data_spec(manifest, frames=frames, size=size)
     if split_file is not None:
         split = SemiSplit.load(split_file)
