@@ -90,7 +90,8 @@ def test_timebalance_scores_compare_clips_in_projection_space():
     """Eq. 5's z is the projection head's output (TB Sec. 3.1), not the backbone feature."""
     from torch import nn
 
-    from edgekd.distill.recipes import Batch, TimeBalance
+    from edgekd.distill.config import load_config
+    from edgekd.distill.recipes import Batch, build_recipe
     from edgekd.distill.teacher_bank import TeacherBank
 
     class Teacher(nn.Module):  # the two clips' embeddings are [1, 0] and [1, 1]: cos = 0.707
@@ -113,7 +114,8 @@ def test_timebalance_scores_compare_clips_in_projection_space():
     bank = TeacherBank({"invariant": Teacher(swap_sign), "distinctive": Teacher(drop_first)})
     batch = Batch(x=torch.zeros(1, 3, 2, 4, 4), labels=torch.zeros(0, dtype=torch.long),
                   clips=torch.zeros(1, 2, 3, 2, 4, 4))
-    s = TimeBalance.scores(batch, bank)
+    recipe = build_recipe(load_config(None, ["recipe.name=timebalance"]))  # not prepared: s from the batch's z
+    s = recipe.scores(batch, bank)
     assert s.item() == pytest.approx((2 * 0.5 ** 0.5 + 0.0) / 4, abs=1e-6)   # ... not (0.707 * 4) / 4
     bank = TeacherBank({"invariant": Teacher(None), "distinctive": Teacher(None)})  # no head: embeddings
-    assert TimeBalance.scores(batch, bank).item() == pytest.approx(0.5 ** 0.5, abs=1e-6)
+    assert recipe.scores(batch, bank).item() == pytest.approx(0.5 ** 0.5, abs=1e-6)

@@ -62,9 +62,10 @@ def test_ucf101_layout_every_recipe_then_export_and_bench(tmp_path, edgekd_home,
     assert "kd-baseline" in out and "over the supervised baseline" in out
 
     # the student ships: export proves ONNX against PyTorch, bench measures it
-    assert main(["export", str(runs / "kd")]) == 0
-    export = json.loads(next((runs / "kd" / "export").glob("*.json")).read_text())
-    assert export
+    assert main(["export", str(runs / "kd"), "--no-quantize"]) == 0  # INT8 on a 1-epoch student: tests/export
+    art = json.loads((runs / "kd" / "export" / "artifact.json").read_text())
+    assert art["parity_inputs"]["clips"]["split"] == "test"                      # proven on this data's clips
+    assert [a["file"] for a in art["artifacts"]][0] == "student.onnx" and all(a["parity"]["passed"] for a in art["artifacts"])
     assert main(["bench", str(runs / "kd"), "-n", "2", "-b", "1", "--eval-limit", "3"]) == 0
     assert (runs / "kd" / "bench" / "report.json").is_file()
 
