@@ -170,5 +170,4 @@ def register(app: typer.Typer) -> None:
         report = load_report(bench_dir)
         print_table(report, console.out)
         console.out.print(f"run: {run_dir}   export: {export_dir}", highlight=False)
-        console.out.print(f"report: {bench_dir / 'report.md'}", highlight=False)
-        console.out.print(f"[bold]verdict:[/bold] {report['verdict']['text']}", highlight=False)
+        console.out.print(f"report: {bench_dir / 'report.md'}", highlight=False)  # the verdict ends the table above

@@ -50,7 +50,7 @@ def open_dataset(data: str | Path | None, fallback: bool = False):
     from edgekd.data.manifest import load_dataset
 
     if data is None:
-        return load_dataset(None), SYNTHETIC, ("the checkpoint names no dataset; used the " + SYNTHETIC) if fallback else ""
+        return load_dataset(None), SYNTHETIC, ""  # a run without data.path trained on the synthetic default
     try:
         return load_dataset(data), str(data), ""
     except DataError as e:
@@ -97,7 +97,6 @@ def build_evalset(data: str | Path | None, spec, *, split: str = "test", limit: 
                   reporter=None, batch_size: int = 8) -> EvalSet:
     """Decode the evaluation clips of `split` (see the module docstring for which and how)."""
     from edgekd.data.dataset import ClipDataset, make_loader
-    from edgekd.data.manifest import Manifest
 
     manifest, source, note = open_dataset(data, fallback=dataset_fallback)
     part = manifest.split(split)
@@ -115,8 +114,8 @@ def build_evalset(data: str | Path | None, spec, *, split: str = "test", limit: 
         mapping, labeled = np.full(len(manifest.class_names), -1, dtype=np.int64), False
         note = (note + "; " if note else "") + "its classes are not the model's: accuracy not computed"
     chosen = eval_entries(part.entries, limit)
-    sub = Manifest(root=part.root, class_names=list(part.class_names), entries=chosen)
-    dataset = ClipDataset(sub, spec, mode="eval")
+    # a subset keeps the dataset's defaults (decode size, crop): the clips training evaluates on
+    dataset = ClipDataset(part.subset(chosen), spec, mode="eval")
     loader = make_loader(dataset, batch_size=batch_size, shuffle=False, num_workers=0)
     xs, ys = [], []
     from edgekd.report import Reporter
