@@ -56,20 +56,12 @@ class Estimate:
 
 def layers(model, input_shape: tuple[int, ...], precision: str = "fp32") -> list[tuple[str, str, float, float]]:
     """(name, kind, FLOPs, bytes) per kernel-bearing leaf module for one forward pass on `input_shape`."""
-    import torch
-    from torch.utils.flop_counter import FlopCounterMode
+    from edgekd.bench.roofline import counted_forward, numel
 
     elem = BYTES_PER_ELEMENT[precision]
     model = model.eval()
-    p = next(model.parameters())
-    x = torch.zeros(*input_shape, device=p.device, dtype=p.dtype)
     moved: dict[str, float] = {}
     leaves = {name: m for name, m in model.named_modules() if not list(m.children()) and name}
-
-    def numel(t: Any) -> int:
-        if isinstance(t, torch.Tensor):
-            return t.numel()
-        return sum(numel(v) for v in t) if isinstance(t, (list, tuple)) else 0
 
     def hook(name: str):
         def run(module, inputs, output):
@@ -77,14 +69,8 @@ def layers(model, input_shape: tuple[int, ...], precision: str = "fp32") -> list
             moved[name] = moved.get(name, 0.0) + elem * (numel(inputs) + numel(output) + weights)
         return run
 
-    handles = [m.register_forward_hook(hook(n)) for n, m in leaves.items() if type(m).__name__ not in FUSED]
-    counter = FlopCounterMode(display=False)
-    try:
-        with torch.inference_mode(), counter:
-            model(x)
-    finally:
-        for h in handles:
-            h.remove()
+    counter = counted_forward(model, input_shape, {m: hook(n) for n, m in leaves.items()
+                                                    if type(m).__name__ not in FUSED})
     root = type(model).__name__ + "."  # FlopCounterMode names modules "<Class>.<path>"
     flops = {name[len(root):]: float(sum(ops.values())) for name, ops in counter.get_flop_counts().items()
              if name.startswith(root)}

@@ -56,30 +56,25 @@ COMPUTE_LAYERS = ("Conv1d", "Conv2d", "Conv3d", "ConvTranspose2d", "ConvTranspos
                   "AdaptiveAvgPool3d", "AdaptiveMaxPool3d")
 
 
-def count_cost(model, input_shape: tuple[int, ...]) -> ModelCost:
-    """Run one forward pass of `model` on zeros shaped (1, 3, T, H, W) and tally FLOPs and bytes."""
+
+def numel(t: Any) -> int:
+    """Elements in a tensor or a (nested) list/tuple of tensors (a forward hook's inputs/outputs)."""
+    import torch
+
+    if isinstance(t, torch.Tensor):
+        return t.numel()
+    return sum(numel(v) for v in t) if isinstance(t, (list, tuple)) else 0
+
+
+def counted_forward(model, input_shape: tuple[int, ...], hooks: dict):
+    """One forward pass of `model` on zeros of `input_shape` under torch's FLOP counter, with forward
+    hooks {module: fn} attached for the pass; returns the counter."""
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    model = model.eval()
-    device = next(model.parameters()).device
-    dtype = next(model.parameters()).dtype
-    x = torch.zeros(*input_shape, device=device, dtype=dtype)
-    batch = input_shape[0]
-    tally = [0]
-
-    def numel(t: Any) -> int:
-        if isinstance(t, torch.Tensor):
-            return t.numel()
-        if isinstance(t, (list, tuple)):
-            return sum(numel(v) for v in t)
-        return 0
-
-    def hook(_module, inputs, output):
-        tally[0] += numel(inputs) + numel(output)
-
-    handles = [m.register_forward_hook(hook) for m in model.modules()
-               if type(m).__name__ in COMPUTE_LAYERS and not list(m.children())]
+    p = next(model.parameters())
+    x = torch.zeros(*input_shape, device=p.device, dtype=p.dtype)
+    handles = [m.register_forward_hook(fn) for m, fn in hooks.items()]
     counter = FlopCounterMode(display=False)
     try:
         with torch.inference_mode(), counter:
@@ -87,6 +82,20 @@ def count_cost(model, input_shape: tuple[int, ...]) -> ModelCost:
     finally:
         for h in handles:
             h.remove()
+    return counter
+
+
+def count_cost(model, input_shape: tuple[int, ...]) -> ModelCost:
+    """Run one forward pass of `model` on zeros shaped (1, 3, T, H, W) and tally FLOPs and bytes."""
+    batch = input_shape[0]
+    tally = [0]
+
+    def hook(_module, inputs, output):
+        tally[0] += numel(inputs) + numel(output)
+
+    model = model.eval()
+    counter = counted_forward(model, input_shape, {m: hook for m in model.modules()
+                                                    if type(m).__name__ in COMPUTE_LAYERS and not list(m.children())})
     by_op = {str(k).split(".")[-1] if not hasattr(k, "__name__") else k.__name__: float(v)
              for k, v in counter.get_flop_counts().get("Global", {}).items()}
     params = sum(p.numel() for p in model.parameters()) + sum(

@@ -112,7 +112,7 @@ def _script(model: str, onnx_rel: str, input_name: str, dims: tuple[int, ...], m
         '  *) echo "PRECISION must be fp16, int8 or fp32" >&2; exit 2 ;;',
         "esac",
         '[ -f "$ONNX" ] || { echo "missing $ONNX (export without --no-quantize for int8)" >&2; exit 2; }',
-        f'"$TRTEXEC" --onnx="$ONNX" ' + " ".join(shlex.quote(a) for a in argv[1:]) + " $FLAGS",
+        '"$TRTEXEC" --onnx="$ONNX" ' + " ".join(shlex.quote(a) for a in argv[1:]) + " $FLAGS",
         f"mv on_target/{model} model_repository/{model}",
         f'echo "model_repository/{model} ready ($PRECISION)"',
     ]) + "\n"
