@@ -42,16 +42,15 @@ def pretrain_cmd(
     frames: Optional[int] = typer.Option(None, "--frames"),
     size: Optional[int] = typer.Option(None, "--size"),
     seed: int = typer.Option(0, "--seed"),
-    device: str = typer.Option("cpu", "--device", help="cpu, cuda, cuda:N."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N."),
     force: bool = typer.Option(False, "--force", help="Replace an existing --out folder."),
 ) -> None:
     """Pretrain a student on unlabeled clips: PCL losses + T^2 KL to a frozen self-supervised teacher."""
-    from rich.table import Table
-
     from edgekd.config import merge, parse_overrides
     from edgekd.data.manifest import default_data_spec, load_dataset
     from edgekd.data.splits import SemiSplit, make_split
-    from edgekd.distill.pretrain import PretrainConfig, pretrain_pcl, summary
+    from edgekd.distill.dist import DistEnv, resolve_device
+    from edgekd.distill.pretrain import PretrainConfig, pretrain_pcl, summary_table
 
     cfg = merge(PretrainConfig(student=student, width=width, depth=depth, epochs=epochs, batch_size=batch_size,
                                lr=lr, kd_weight=kd_weight, temperature=temperature, seed=seed),
@@ -62,14 +61,10 @@ def pretrain_cmd(
         split = SemiSplit.load(split_file)
     else:
         split = make_split(manifest, labeled_fraction=labeled_fraction or 0.1, seed=seed)
-    folder = pretrain_pcl(manifest, split, spec, out_dir, cfg, teacher=teacher, device=device, force=force,
+    folder = pretrain_pcl(manifest, split, spec, out_dir, cfg, teacher=teacher,
+                          device=str(resolve_device(device, DistEnv())), force=force,
                           reporter=reporter())
-    row = summary(folder)
-    table = Table(title=f"pretrained student written to {folder}")
-    for col in row:
-        table.add_column(col, justify="left" if col in ("student", "teacher") else "right")
-    table.add_row(*row.values())
-    out.print(table)
+    out.print(summary_table(folder, f"pretrained student written to {folder}"))
     reporter().print(f"next: edgekd distill --student {student} --set student.init={folder}")
 
 

@@ -278,16 +278,9 @@ def pretrain_cmd(
 
 
 def _print_pcl(folder: Path) -> None:
-    from rich.table import Table
+    from edgekd.distill.pretrain import summary_table
 
-    from edgekd.distill.pretrain import summary
-
-    row = summary(folder)
-    table = Table(title=f"PCL teacher written to {folder}")
-    for col in row:
-        table.add_column(col, justify="left" if col in ("student", "teacher") else "right")
-    table.add_row(*row.values())
-    out.print(table)
+    out.print(summary_table(folder, f"PCL teacher written to {folder}"))
 
 
 def _ssl_options(pretrain_ssl, given: dict) -> dict:

@@ -39,8 +39,8 @@ def resolve_device(name: str, env: DistEnv) -> torch.device:
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise ConfigError(f"train.device={name} but CUDA is not available here",
-                              "use --set train.device=cpu (or auto)")
+            raise ConfigError(f"device {name}: CUDA is not available here",
+                              "use --device cpu (or auto); in a config, train.device")
         if env.enabled:  # one GPU per process
             return torch.device("cuda", env.local_rank)
     return torch.device(name)

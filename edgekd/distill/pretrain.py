@@ -182,3 +182,15 @@ def summary(folder: str | Path) -> dict[str, str]:
             "pretext CE": f"{last.get('pretext', float('nan')):.3f}",
             "contrast": f"{last.get('contrast', float('nan')):.3f}",
             "KD": f"{last['kd']:.3f}" if "kd" in last else "-"}
+
+
+def summary_table(folder: str | Path, title: str):
+    """A rich Table with the one summary row of a PCL folder (`edgekd pretrain`, `teacher pretrain --objective pcl`)."""
+    from rich.table import Table
+
+    row = summary(folder)
+    table = Table(title=title)
+    for col in row:
+        table.add_column(col, justify="left" if col in ("student", "teacher") else "right")
+    table.add_row(*row.values())
+    return table
