@@ -49,7 +49,7 @@ def pretrain_cmd(
     from edgekd.config import merge, parse_overrides
     from edgekd.data.manifest import default_data_spec, load_dataset
     from edgekd.data.splits import SemiSplit, make_split
-    from edgekd.distill.dist import DistEnv, resolve_device
+    from edgekd.distill.dist import resolve_device
     from edgekd.distill.pretrain import PretrainConfig, pretrain_pcl, summary_table
 
     cfg = merge(PretrainConfig(student=student, width=width, depth=depth, epochs=epochs, batch_size=batch_size,
@@ -62,7 +62,7 @@ def pretrain_cmd(
     else:
         split = make_split(manifest, labeled_fraction=labeled_fraction or 0.1, seed=seed)
     folder = pretrain_pcl(manifest, split, spec, out_dir, cfg, teacher=teacher,
-                          device=str(resolve_device(device, DistEnv())), force=force,
+                          device=str(resolve_device(device)), force=force,
                           reporter=reporter())
     out.print(summary_table(folder, f"pretrained student written to {folder}"))
     reporter().print(f"next: edgekd distill --student {student} --set student.init={folder}")

@@ -43,18 +43,9 @@ def _spec(manifest, frames: Optional[int], size: Optional[int]):
 
 
 def _device(name: str):
-    import torch
+    from edgekd.distill.dist import resolve_device  # torch loads only when a command runs
 
-    from edgekd.errors import ConfigError
-
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"--device {name}: no CUDA GPU is visible", "use --device cpu")
-    try:
-        return torch.device(name)
-    except RuntimeError as e:
-        raise ConfigError(f"unknown device {name!r}", "use auto, cpu, cuda or cuda:N") from e
+    return resolve_device(name)
 
 
 def _split(manifest, split_file: Optional[Path], fraction: Optional[float], per_class: Optional[int], seed: int):

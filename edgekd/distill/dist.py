@@ -34,7 +34,8 @@ class DistEnv:
         return self.world_size > 1
 
 
-def resolve_device(name: str, env: DistEnv) -> torch.device:
+def resolve_device(name: str, env: DistEnv = DistEnv()) -> torch.device:
+    """--device auto|cpu|cuda|cuda:N as a torch.device; under torchrun each rank takes its own GPU."""
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name.startswith("cuda"):
@@ -43,7 +44,10 @@ def resolve_device(name: str, env: DistEnv) -> torch.device:
                               "use --device cpu (or auto); in a config, train.device")
         if env.enabled:  # one GPU per process
             return torch.device("cuda", env.local_rank)
-    return torch.device(name)
+    try:
+        return torch.device(name)
+    except RuntimeError as e:
+        raise ConfigError(f"unknown device {name!r}", "use auto, cpu, cuda or cuda:N") from e
 
 
 def setup(device_name: str) -> tuple[DistEnv, torch.device]:

@@ -101,7 +101,7 @@ def evaluate_run(run_dir: str | Path, *, data: str | None = None, video_root: st
     from edgekd.data.manifest import load_dataset
     from edgekd.distill.config import DistillConfig
     from edgekd.distill.data import eval_loader
-    from edgekd.distill.dist import DistEnv, resolve_device
+    from edgekd.distill.dist import resolve_device
     from edgekd.errors import DataError
     from edgekd.io import write_json
 
@@ -118,7 +118,7 @@ def evaluate_run(run_dir: str | Path, *, data: str | None = None, video_root: st
                         "evaluate on the dataset the run was trained on")
     test = manifest.split("test")
     views = (clips or cfg.data.eval_clips, crops or cfg.data.eval_crops)
-    dev = resolve_device(device, DistEnv())
+    dev = resolve_device(device)
     model.to(dev)
     loader = eval_loader(cfg, test, spec, mode="multiview", views=views, batch_size=batch_size or
                          max(1, cfg.train.eval_batch_size // (views[0] * views[1])), workers=workers)

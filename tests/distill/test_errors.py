@@ -89,3 +89,14 @@ def test_tensorboard_missing_is_a_clear_error(overrides):
     with pytest.raises(ConfigError, match="tensorboard"):
         distill(cfg)
     assert no_run_written(cfg)
+
+
+@pytest.mark.parametrize("name, match", [("gpu0", "unknown device 'gpu0'"), ("cuda:0", "CUDA is not available")])
+def test_bad_device_names_fail_with_the_accepted_names(name, match, monkeypatch):
+    from edgekd.distill.dist import resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ConfigError, match=match) as e:
+        resolve_device(name)
+    assert "--device" in e.value.hint or "cuda:N" in e.value.hint
+    assert resolve_device("auto") == torch.device("cpu")
