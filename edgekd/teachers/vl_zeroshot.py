@@ -17,12 +17,6 @@ from edgekd.teachers.text import DEFAULT_TEMPLATES
 from edgekd.teachers.vl_progress import progress_bar
 
 
-def topk_correct(scores: torch.Tensor, labels: torch.Tensor, k: int) -> torch.Tensor:
-    """(B, C) scores, (B,) labels -> (B,) bool: label among the k highest scores."""
-    k = min(k, scores.shape[1])
-    return (scores.topk(k, dim=1).indices == labels[:, None]).any(1)
-
-
 @torch.no_grad()
 def predict(teacher, manifest, data_spec: DataSpec, scorer, *, batch_size: int = 16, num_workers: int = 2,
             quiet: bool = False, description: str = "evaluate") -> tuple[torch.Tensor, torch.Tensor]:
@@ -45,13 +39,13 @@ def predict(teacher, manifest, data_spec: DataSpec, scorer, *, batch_size: int =
 
 
 def accuracy_report(scores: torch.Tensor, labels: torch.Tensor, class_names: Sequence[str]) -> dict[str, Any]:
-    """top-1/top-5 accuracy, chance level and per-class top-1 from (N, C) scores."""
-    top1 = topk_correct(scores, labels, 1).float()
-    per_class = {name: round(top1[labels == c].mean().item(), 4)
-                 for c, name in enumerate(class_names) if (labels == c).any()}
-    top5 = topk_correct(scores, labels, 5).float()
-    return {"top1": round(top1.mean().item(), 4), "top5": round(top5.mean().item(), 4),
-            "chance": round(1.0 / len(class_names), 4), "videos": int(len(labels)), "per_class": per_class}
+    """top-1/top-5 accuracy, chance level and per-class top-1 from (N, C) scores (edgekd.runtime.metrics)."""
+    from edgekd.runtime.metrics import classification
+
+    m = classification(scores.numpy(), labels.numpy(), list(class_names))
+    per_class = {name: round(c["accuracy"], 4) for name, c in m["per_class"].items() if c["videos"]}
+    return {"top1": round(m["top1"], 4), "top5": round(m["top5"], 4), "chance": round(1.0 / len(class_names), 4),
+            "videos": m["n"], "per_class": per_class}
 
 
 def zeroshot_eval(teacher, manifest, data_spec: DataSpec, templates: Sequence[str] = DEFAULT_TEMPLATES, *,

@@ -111,6 +111,17 @@ def test_zero_shot_runs_end_to_end_on_real_videos(models, tiny_manifest, which):
     assert report["chance"] == 0.25 and set(report["per_class"]) <= set(tiny_manifest.class_names)
 
 
+def test_accuracy_report_against_hand_counted_hits():
+    from edgekd.teachers.vl_zeroshot import accuracy_report
+
+    # 7 classes, 3 videos: video 0 right at rank 1, video 1 at rank 3, video 2 at rank 7 (last)
+    scores = torch.tensor([[9., 1, 2, 3, 4, 5, 6], [9., 8, 7, 6, 5, 4, 3], [1., 2, 3, 4, 5, 6, 0]])
+    labels = torch.tensor([0, 2, 6])
+    report = accuracy_report(scores, labels, [f"c{i}" for i in range(7)])
+    assert report["top1"] == round(1 / 3, 4) and report["top5"] == round(2 / 3, 4)
+    assert report["per_class"] == {"c0": 1.0, "c2": 0.0, "c6": 0.0} and report["videos"] == 3
+
+
 # -- bad input ------------------------------------------------------------------------------------
 
 def test_missing_weight_file_says_where_to_put_it(models, tmp_path):
