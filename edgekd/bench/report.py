@@ -6,7 +6,9 @@ be merged later into one Pareto plot without re-running anything.
 Latency on the profile's hardware is either MEASURED (bench ran on that device) or an ESTIMATE
 (per-layer roofline + launch overhead, with its error band, when bench ran elsewhere); every output
 says which. The verdict judges the profile's workload (cameras x fps, one prediction every stride
-frames): among artifacts that keep up, the best top-1; on a tie, the lower p50 latency.
+frames): among artifacts that keep up, the fastest (p50) whose top-1 is within one standard error
+of the best one's (the one-standard-error rule: a few clips more or less correct is noise, and a
+user should not ship a slower engine for it).
 """
 
 from __future__ import annotations
@@ -51,25 +53,31 @@ class Point:
     kind: str            # "measured" | "estimate"
     streams: int | None = None      # real-time streams of the profile's workload one device sustains
     keeps_up: bool | None = None    # streams >= the workload's cameras
+    clips: int | None = None        # test clips behind top1
+
+    def standard_error(self) -> float:
+        """Binomial standard error of top1 over `clips` test clips (0 when unknown)."""
+        return (self.top1 * (1 - self.top1) / self.clips) ** 0.5 if self.clips else 0.0
 
 
 def points(report: dict[str, Any]) -> list[Point]:
     """The Pareto points of one report: measured rows on target, per-precision estimates elsewhere."""
     group = report["model"]["name"]
+    clips = next((r["accuracy"].get("n") for r in report["rows"] if r.get("accuracy")), None)
     out: list[Point] = []
     if report["target"]["on_target"]:
         for row in report["rows"]:
             b1, acc, w = _b1(row), row.get("accuracy"), row.get("workload") or {}
             if row["status"] == "ok" and b1 is not None and acc and acc.get("top1") is not None:
                 out.append(Point(group, f"{row['runtime']} {row['precision']}", row["precision"], b1["p50_ms"],
-                                 acc["top1"], "measured", w.get("streams"), w.get("keeps_up")))
+                                 acc["top1"], "measured", w.get("streams"), w.get("keeps_up"), clips))
     else:
         for est in report["estimates"]:
             b1 = _b1(est)
             if est.get("top1") is not None and b1 is not None:
                 w = est.get("workload") or {}
                 out.append(Point(group, f"{est['precision']} (estimate)", est["precision"], b1["p50_ms"],
-                                 est["top1"], "estimate", w.get("streams"), w.get("keeps_up")))
+                                 est["top1"], "estimate", w.get("streams"), w.get("keeps_up"), clips))
     return out
 
 
@@ -85,7 +93,8 @@ def workload_text(profile: dict[str, Any]) -> str:
 
 
 def verdict(pts: list[Point], profile: dict[str, Any]) -> dict[str, Any]:
-    """Among artifacts that keep up with the workload, the best top-1; ties go to the lower p50."""
+    """Among artifacts that keep up with the workload, the fastest whose top-1 is within one standard
+    error of the best top-1 (ties in top-1 go to the lower p50 too)."""
     device, work = profile["device"], workload_text(profile)
     if not pts:
         return {"text": f"no artifact has both a latency on {device} and an accuracy; nothing to judge",
@@ -97,10 +106,17 @@ def verdict(pts: list[Point], profile: dict[str, Any]) -> dict[str, Any]:
         return {"text": f"none keeps up with {work} on {device}; the most is {most.group} {most.label} with "
                         f"{kind}{most.streams} stream(s) (p50 {most.latency_ms:.2f} ms)", "best": None,
                 "kind": most.kind}
-    best = max(fit, key=lambda p: (round(p.top1, 9), -p.latency_ms))
+    top = max(fit, key=lambda p: (round(p.top1, 9), -p.latency_ms))
+    margin = top.standard_error()
+    best = min((p for p in fit if top.top1 - p.top1 <= margin + 1e-9), key=lambda p: p.latency_ms)
     how = "estimated" if best.kind == "estimate" else "measured"
-    text = (f"{best.group} {best.label}: best top-1 {100 * best.top1:.1f}% among artifacts that keep up with {work} "
-            f"on {device}; {how} p50 {best.latency_ms:.2f} ms at batch 1, {best.streams} real-time stream(s) per device")
+    if best is top:
+        why = f"best top-1 {100 * best.top1:.1f}%"
+    else:
+        why = (f"top-1 {100 * best.top1:.1f}%, within one standard error ({100 * margin:.1f} points over "
+               f"{top.clips} clips) of the best, {top.label} {100 * top.top1:.1f}%, and the fastest of those")
+    text = (f"{best.group} {best.label}: {why} among artifacts that keep up with {work} on {device}; "
+            f"{how} p50 {best.latency_ms:.2f} ms at batch 1, {best.streams} real-time stream(s) per device")
     if best.kind == "estimate":
         text += " (an estimate, not a measurement: bench on the device to confirm)"
     return {"text": text, "best": best.__dict__, "kind": best.kind}

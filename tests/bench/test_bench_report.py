@@ -39,6 +39,7 @@ def test_plot_is_a_real_png_with_the_expected_points(host_bench, host_report):
     ok_rows = [r for r in host_report["rows"] if r["status"] == "ok"]
     assert len(host_report["pareto_points"]) == len(ok_rows) == 3  # ort fp32, ort int8, torch fp32
     assert {p["kind"] for p in host_report["pareto_points"]} == {"measured"}
+    assert {p["clips"] for p in host_report["pareto_points"]} == {ok_rows[0]["accuracy"]["n"]}
 
 
 def test_offsite_latency_is_an_estimate_everywhere(offsite_bench, offsite_report):
@@ -93,3 +94,24 @@ def test_verdict_judges_the_workload_and_prefers_the_faster_on_a_tie():
     assert v["best"]["label"] == "ort-cpu fp32" and "p50 1.22 ms" in v["text"]
     v = verdict([p for p in pts if not p.keeps_up], prof)
     assert v["best"] is None and "none keeps up" in v["text"]
+
+
+def test_verdict_takes_the_fastest_within_one_standard_error_of_the_best_top1():
+    from edgekd.bench.report import verdict
+
+    prof = {"device": "dev", "cameras": 1, "fps": 30.0, "clip_frames": 16, "stride_frames": 8}
+    # the pipeline's bench: ORT's INT8 kernels get 2 more of 72 clips right than FP32 but run slower
+    pts = [Point("a", "ort-cpu int8", "int8", 6.83, 31 / 72, "measured", 41, True, 72),
+           Point("a", "ort-cpu fp32", "fp32", 3.23, 29 / 72, "measured", 87, True, 72),
+           Point("a", "torch-cpu fp32", "fp32", 6.02, 29 / 72, "measured", 169, True, 72)]
+    se = (31 / 72 * 41 / 72 / 72) ** 0.5                                  # 5.8 points
+    v = verdict(pts, prof)
+    assert v["best"]["label"] == "ort-cpu fp32"
+    assert f"within one standard error ({100 * se:.1f} points over 72 clips)" in v["text"]
+    assert "ort-cpu int8 43.1%" in v["text"]
+    # a gap wider than the standard error is not noise: the slower, better engine wins
+    far = [Point("a", "ort-cpu fp32", "fp32", 9.0, 0.60, "measured", 30, True, 72),
+           Point("a", "ort-cpu int8", "int8", 3.0, 0.50, "measured", 90, True, 72)]
+    assert 0.60 - 0.50 > far[0].standard_error()
+    v = verdict(far, prof)
+    assert v["best"]["label"] == "ort-cpu fp32" and v["text"].startswith("a ort-cpu fp32: best top-1 60.0%")
