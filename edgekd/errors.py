@@ -25,12 +25,20 @@ class ConfigError(EdgekdError):
     """A config file, flag or profile is malformed or names something unknown."""
 
 
+class AccessError(EdgekdError):
+    """A file or folder edgekd must read or write is not accessible (permissions, read-only disk)."""
+
+
 class DataError(EdgekdError):
     """A dataset, manifest, split file or video cannot be used."""
 
 
 class VideoDecodeError(DataError):
     """One video could not be decoded; datasets skip such videos with a warning."""
+
+
+class LoaderStalled(DataError):
+    """A DataLoader worker delivered nothing within the loader's time limit (names the video it was on)."""
 
 
 class CheckpointError(EdgekdError):

@@ -16,6 +16,11 @@ or (n, 3, 4)): the loader makes the whole batch normalized float in one op in th
 Modes: "train" = random clips + augmentation; "eval" = uniformly spaced clips, centre crop;
 "multiview" = K uniformly spaced clips x S spatial crops (S = 3: start/centre/end of the long side).
 
+Loader workers are forked. Nothing they inherit may hold decoder threads (edgekd.data.decode frees
+its readers and scalers before returning), each worker dies with its parent, and a worker that
+delivers nothing for `timeout_s` (default 300, `$EDGEKD_LOADER_TIMEOUT_S`) becomes a LoaderStalled
+error naming the video each worker was decoding.
+
 A video that fails to decode does not kill an epoch, nor is it decoded again: the item carries the
 (path, reason) instead of a clip, the collate drops it, and the loader, in the main process, adds the
 failures of its pass to the manifest's SkippedVideos record (one warning line for the new ones).
@@ -25,7 +30,11 @@ failed.
 
 from __future__ import annotations
 
+import ctypes
+import os
 import random
+import signal
+import sys
 from typing import Any
 
 import numpy as np
@@ -37,11 +46,13 @@ from edgekd.data.decode import BACKENDS, failure_reason, probe_cached, read_fram
 from edgekd.data.manifest import Manifest
 from edgekd.data.sampling import clip_indices, random_starts, three_crops, uniform_starts, window_starts
 from edgekd.data.transforms import IDENTITY, AugmentConfig, crop, eval_transform, finish, to_cthw, to_tchw, train_transform
-from edgekd.errors import ConfigError, VideoDecodeError
+from edgekd.errors import ConfigError, LoaderStalled, VideoDecodeError
 
 MODES = ("train", "eval", "multiview")
 SAMPLINGS = ("random", "uniform", "window", "center-window")  # edgekd.data.sampling
 DEFAULT_VIEWS = (5, 3)  # K clips x 3 crops for the multi-view test protocol
+DEFAULT_TIMEOUT_S = 300.0  # a batch of clips decodes in seconds; five minutes of silence is a hang
+_BOARD_BYTES = 4096  # per worker: the path of the video it is decoding
 
 
 class ClipDataset(Dataset):
@@ -76,6 +87,7 @@ class ClipDataset(Dataset):
         path = str(entry.path)
         if path in self.manifest.skipped or path in self._failed_here:  # known bad: reported once already
             return {"index": i}
+        _post(path)
         try:
             item = self._load(i, entry)
         except VideoDecodeError as e:
@@ -143,14 +155,30 @@ def collate_clips(batch: list[dict[str, Any]]) -> dict[str, Any]:
 class ClipLoader(DataLoader):
     """A DataLoader that, in the main process, makes each batch's clips normalized float in one op,
     records the videos that failed during a pass in the run's SkippedVideos (where the reporter is:
-    one line per pass at most) and skips batches in which every video failed."""
+    one line per pass at most), skips batches in which every video failed, and turns a worker that
+    stays silent past `timeout` into a LoaderStalled error naming the video it was decoding."""
+
+    def __init__(self, dataset: Dataset, num_workers: int = 0, **kwargs):
+        # (workers, _BOARD_BYTES) shared bytes: each worker writes the path it is decoding into its row
+        self.board = torch.zeros(max(1, num_workers), _BOARD_BYTES, dtype=torch.uint8).share_memory_()
+        super().__init__(dataset, num_workers=num_workers, worker_init_fn=_WorkerInit(self.board) if num_workers else None,
+                         **kwargs)
 
     def __iter__(self):
         clips = _clip_dataset(self.dataset)
         spec = clips.spec
         failed: list[tuple[str, str]] = []
+        batches = super().__iter__()
         try:
-            for batch in super().__iter__():
+            while True:
+                try:
+                    batch = next(batches)
+                except StopIteration:
+                    return
+                except RuntimeError as e:
+                    if "timed out" not in str(e):
+                        raise
+                    raise self._stalled() from None
                 failed += batch.pop("failed")
                 if len(batch["index"]):
                     if "colour" in batch:  # uint8 from workers
@@ -158,6 +186,29 @@ class ClipLoader(DataLoader):
                     yield batch
         finally:  # also when the consumer stops early or fails
             clips.manifest.skipped.add(failed)
+
+    def _stalled(self) -> LoaderStalled:
+        """Stop the (persistent) workers and say which videos they were on."""
+        videos = [bytes(row[row > 0].tolist()).decode(errors="replace") for row in self.board]
+        if self._iterator is not None:
+            self._iterator._shutdown_workers()  # joins briefly, then terminates the stuck workers
+            self._iterator = None
+        on = "; ".join(f"worker {w}: {v}" for w, v in enumerate(videos) if v) or "no video yet"
+        return LoaderStalled(f"a data-loader worker delivered nothing for {self.timeout:.0f} s (decoding {on})",
+                             "check that video with `edgekd data check`, remove it, or run with "
+                             "--set data.workers=0 to decode in the main process")
+
+
+_board: tuple[torch.Tensor, int] | None = None  # in a worker: the loader's board and this worker's row
+
+
+def _post(path: str) -> None:
+    """In a worker, note the video it is about to decode (read by the main process after a stall)."""
+    if _board is not None:
+        board, row = _board
+        data = path.encode()[: _BOARD_BYTES]
+        board[row].zero_()
+        board[row, : len(data)] = torch.frombuffer(bytearray(data), dtype=torch.uint8)
 
 
 def _clip_dataset(dataset: Dataset) -> ClipDataset:
@@ -167,13 +218,35 @@ def _clip_dataset(dataset: Dataset) -> ClipDataset:
     return dataset
 
 
-def _seed_worker(worker_id: int) -> None:
-    # torch seeds each worker from the loader's generator; numpy and random follow it, and one
-    # decode/transform thread per worker keeps the 2 workers from oversubscribing the cores.
-    seed = torch.initial_seed() % 2**32
-    np.random.seed(seed)
-    random.seed(seed)
-    torch.set_num_threads(1)
+class _WorkerInit:
+    """Runs first in every worker: die with the parent, seed numpy/random, find the stall board."""
+
+    def __init__(self, board: torch.Tensor):
+        self.board, self.parent = board, os.getpid()
+
+    def __call__(self, worker_id: int) -> None:
+        global _board
+        if sys.platform.startswith("linux"):  # killed when the main process dies, even mid-decode
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+            if os.getppid() != self.parent:  # the parent died before prctl took effect
+                os._exit(1)
+        _board = (self.board, worker_id)
+        # torch seeds each worker from the loader's generator; numpy and random follow it, and one
+        # decode/transform thread per worker keeps the 2 workers from oversubscribing the cores.
+        seed = torch.initial_seed() % 2**32
+        np.random.seed(seed)
+        random.seed(seed)
+        torch.set_num_threads(1)
+
+
+def loader_timeout() -> float:
+    """Seconds a loader waits for a batch before LoaderStalled: $EDGEKD_LOADER_TIMEOUT_S or 300."""
+    value = os.environ.get("EDGEKD_LOADER_TIMEOUT_S", "")
+    try:
+        return float(value) if value else DEFAULT_TIMEOUT_S
+    except ValueError:
+        raise ConfigError(f"EDGEKD_LOADER_TIMEOUT_S={value!r} is not a number of seconds",
+                          "set it to e.g. 300, or unset it") from None
 
 
 def make_loader(dataset: Dataset, batch_size: int, shuffle: bool, num_workers: int = 2, sampler=None,
@@ -194,7 +267,7 @@ def make_loader(dataset: Dataset, batch_size: int, shuffle: bool, num_workers: i
         collate_fn=collate_clips,
         drop_last=drop_last,
         generator=generator,
-        worker_init_fn=_seed_worker if workers else None,
         persistent_workers=workers > 0,
         prefetch_factor=2 if workers else None,
+        timeout=loader_timeout() if workers else 0,
     )

@@ -151,17 +151,18 @@ def read_frames(path: str | Path, indices: Sequence[int], size: int | tuple[int,
         except VideoDecodeError as e:
             if backend == "decord":
                 raise
-            first = e
+            why = e.message.split(": ", 1)[-1]
         except Exception as e:  # decord raises DECORDError/RuntimeError for bad files
             if backend == "decord":
-                raise _decode_error(path, e) from e
-            first = _decode_error(path, e)
+                raise _decode_error(path, e) from None
+            why = _decode_error(path, e).message.split(": ", 1)[-1]
+        # Only the message is kept: a kept exception would hold decord's reader alive through its
+        # traceback, and a reader that outlives a fork deadlocks the child that frees it.
         try:
             return _read_pyav(path, idx, size, threads)
         except VideoDecodeError as e:
-            why = first.message.split(": ", 1)[-1]
             raise VideoDecodeError(e.message if why in e.message else f"{e.message} (decord also failed: {why})",
-                                   e.hint) from e
+                                   e.hint) from None
     return _read_pyav(path, idx, size, threads)
 
 
@@ -176,22 +177,32 @@ def _read_decord(path: Path, idx: np.ndarray, size, threads: int) -> np.ndarray:
         if (h, w) != (info.height, info.width):
             kw = {"height": h, "width": w}
     vr = decord.VideoReader(str(path), num_threads=threads, **kw)
-    n = len(vr)
-    if n == 0:
-        raise VideoDecodeError(f"{path} has no decodable frames", "re-encode or remove it")
-    if info is not None and idx.max() >= n + _TRUNCATION_SLACK and info.num_frames > n + _TRUNCATION_SLACK:
-        raise VideoDecodeError(f"{path} is truncated: {n} of {info.num_frames} frames decodable",
-                               "re-download or re-encode it")
-    want = np.minimum(idx, n - 1)
-    uniq, inverse = np.unique(want, return_inverse=True)
-    frames = vr.get_batch(uniq.tolist()).asnumpy()  # (U, H, W, 3)
-    return np.ascontiguousarray(frames[inverse])
+    try:
+        n = len(vr)
+        if n == 0:
+            raise VideoDecodeError(f"{path} has no decodable frames", "re-encode or remove it")
+        if info is not None and idx.max() >= n + _TRUNCATION_SLACK and info.num_frames > n + _TRUNCATION_SLACK:
+            raise VideoDecodeError(f"{path} is truncated: {n} of {info.num_frames} frames decodable",
+                                   "re-download or re-encode it")
+        want = np.minimum(idx, n - 1)
+        uniq, inverse = np.unique(want, return_inverse=True)
+        frames = vr.get_batch(uniq.tolist()).asnumpy()  # (U, H, W, 3)
+        return np.ascontiguousarray(frames[inverse])
+    finally:
+        # Free the reader and its decode thread now, in this process: an exception's traceback would
+        # otherwise keep it alive, and a forked DataLoader worker that frees a copy of it hangs in
+        # pthread_cond_destroy (its decode thread exists only in the parent).
+        del vr
 
 
 def _read_pyav(path: Path, idx: np.ndarray, size, threads: int) -> np.ndarray:
     import av
 
     want = sorted(set(idx.tolist()))
+    # One scaler per call, single-threaded: PyAV's `frame.reformat` reuses a per-thread scaler whose
+    # slice threads a forked DataLoader worker inherits without the threads, and hangs when it frees them.
+    scaler = av.video.reformatter.VideoReformatter()
+    rgb = functools.partial(scaler.reformat, format="rgb24", threads=1)
     got: dict[int, np.ndarray] = {}
     last_index, last_frame = -1, None
     try:
@@ -215,7 +226,7 @@ def _read_pyav(path: Path, idx: np.ndarray, size, threads: int) -> np.ndarray:
                 else:
                     i += 1
                 if i in want and i not in got:
-                    got[i] = frame.reformat(width=w, height=h, format="rgb24").to_ndarray()
+                    got[i] = rgb(frame, width=w, height=h).to_ndarray()
                 last_index, last_frame = i, frame
                 if i >= want[-1]:
                     break
@@ -230,7 +241,7 @@ def _read_pyav(path: Path, idx: np.ndarray, size, threads: int) -> np.ndarray:
         if header_frames and last_index + 1 + _TRUNCATION_SLACK < min(header_frames, want[-1] + 1):
             raise VideoDecodeError(f"{path} is truncated: {last_index + 1} of {header_frames} frames decodable",
                                    "re-download or re-encode it")
-        tail = last_frame.reformat(width=w, height=h, format="rgb24").to_ndarray()
+        tail = rgb(last_frame, width=w, height=h).to_ndarray()
         for j in want:  # past the real end: repeat the last frame (headers over-count by a frame or two)
             got.setdefault(j, got.get(max((k for k in got if k < j), default=-1), tail))
     return np.stack([got[j] for j in idx.tolist()])
