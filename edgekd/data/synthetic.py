@@ -6,7 +6,8 @@ invariant: every clip of the video looks alike) and compound motions made of two
 sequence (temporally distinctive: early and late clips differ). Shape, colour, texture, speed,
 start time and background are random nuisances. A small dot on every shape makes rotation visible.
 
-Videos are real H.264 mp4 files (PyAV, libx264, yuv420p), deterministic per seed, with a caption
+Videos are real H.264 mp4 files (PyAV, libx264, yuv420p), the same bytes per seed in any process
+(whatever the thread counts or `workers`; tests/data/test_data_reproducible.py), with a caption
 each ("a red striped circle moves right, then stops on a dark background") and a train/test split
 in manifest.json. Horizontal flip is off in the manifest defaults: it would swap left and right.
 
@@ -31,7 +32,7 @@ from edgekd.data.manifest import Manifest, VideoEntry, default_data_spec  # noqa
 from edgekd.errors import ConfigError
 from edgekd.report import Reporter
 
-SYNTH_VERSION = 4  # bump when the generator changes: cached datasets are regenerated
+SYNTH_VERSION = 5  # bump when the generator changes: cached datasets are regenerated (5: same bytes anywhere)
 SYNTH_CLASSES = 12
 SYNTH_VIDEOS_PER_CLASS = 30
 SYNTH_VIDEO_FRAMES = 32   # frames per video
@@ -227,10 +228,10 @@ def render(m: Motion, look: Look, size: int, rng: np.random.Generator) -> np.nda
 
 
 def encode_mp4(path: Path, frames: np.ndarray, fps: int, crf: int = 18) -> None:
-    """uint8 (T, H, W, 3) -> H.264 mp4 (yuv420p). One encoder thread keeps the bytes deterministic."""
+    """uint8 (T, H, W, 3) -> H.264 mp4 (yuv420p); write_video makes the bytes the same in any process."""
     from edgekd.data.encode import write_video
 
-    write_video(path, frames, fps, "libx264", {"crf": str(crf), "preset": "fast", "threads": "1"})
+    write_video(path, frames, fps, "libx264", {"crf": str(crf), "preset": "fast"})
 
 
 def caption(name: str, look: Look) -> str:

@@ -38,8 +38,12 @@ def make_run(run_dir: Path, manifest_path: Path, seed: int = 0, width: float = 0
 
 def export(run_dir: Path, manifest_path: Path) -> Path:
     from edgekd.export.api import export_run
+    from edgekd.export.parity import tolerances
 
-    return export_run(run_dir, data=manifest_path, parity_clips=4, eval_clips=4, noise_inputs=1)
+    # Random weights judged on the 4 test clips: the INT8 gate (0.8) would fall on one flipped near-tie.
+    # These fixtures test the bench, not INT8 quality (tests/export does), so allow two flips of four.
+    return export_run(run_dir, data=manifest_path, parity_clips=4, eval_clips=4, noise_inputs=1,
+                      tolerances=tolerances(int8_min_agreement=0.5))
 
 
 @pytest.fixture(scope="session")

@@ -27,6 +27,7 @@ def test_default_constants_make_a_clip_span_half_a_video():
 
 
 def test_deterministic_per_seed(tmp_path):
+    """In one process; across processes and thread counts: test_data_reproducible.py."""
     kw = dict(classes=["rotate_cw", "grow_then_shrink"], videos_per_class=2, frames=8, size=16, workers=1)
     a = synthetic.generate(tmp_path / "a", seed=1, **kw)
     b = synthetic.generate(tmp_path / "b", seed=1, **kw)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -18,11 +19,24 @@ def run(tiny_synth, tmp_path, make_ckpt) -> Path:
     return make_ckpt(tmp_path / "runs" / "tiny", "tiny3d", tiny_synth, width=0.5)
 
 
-def test_cli_export_writes_artifact_and_table(run, tiny_synth, capsys):
+@pytest.fixture
+def trained_run(trained_tiny3d, tmp_path) -> Path:
+    """A copy of the trained tiny3d's run: 32 test clips, predictions that mean something."""
+    run = tmp_path / "runs" / "trained"
+    run.mkdir(parents=True)
+    shutil.copy(trained_tiny3d / "checkpoint.pt", run / "checkpoint.pt")
+    return run
+
+
+def test_cli_export_writes_artifact_and_table(trained_run, capsys):
+    """INT8 passes the default gate, top-1 agreement >= 0.8: on 16 clips that allows 3 flips, so no single
+    near tie decides it (this student has one: a top-2 logit gap of 0.08 against INT8's logit error of up
+    to 0.11), while a miscalibrated INT8 file (calibration clips scaled by 0.1 or 0.3) agrees on 6 of 16."""
     from edgekd.cli.main import main
     from edgekd.io import sha256_file
 
-    assert main(["export", str(run), "--parity-clips", "4", "--eval-clips", "4", "--calib-clips", "8"]) == 0
+    run = trained_run
+    assert main(["export", str(run), "--parity-clips", "16", "--eval-clips", "16", "--calib-clips", "8"]) == 0
     out = capsys.readouterr().out
     assert "student.onnx" in out and "student.int8.onnx" in out and "ok" in out
 
@@ -40,6 +54,8 @@ def test_cli_export_writes_artifact_and_table(run, tiny_synth, capsys):
     for entry in art["artifacts"]:
         assert entry["sha256"] == sha256_file(export / entry["file"]) and entry["parity"]["passed"]
     assert art["artifacts"][1]["quantization"]["calibration_clips"] == 8
+    gate = art["artifacts"][1]["parity"]
+    assert gate["clips"]["n"] == 16 and gate["tolerance"]["min_top1"] == 0.8  # the gate the docstring counts on
     assert oct((export / "student.onnx").stat().st_mode & 0o777) != oct(0o600)  # not left private
 
 
