@@ -11,6 +11,11 @@ takes the strided share of every (padded) pass, as torch's DistributedSampler do
 with per-rank batch b see exactly the videos one process sees with batch N*b. Resuming at step k of
 an epoch is a slice of the list.
 
+Steps are positions in those lists, whatever decodes: a video that fails leaves its batch short, and a
+batch whose videos all failed (which the loader drops) leaves its position empty (None) rather than
+pulling the next batch forward. So step k pairs labeled batch k with unlabeled batch k, and "resume
+at step k" means the same videos in a run that met broken files as in one that did not.
+
 Each item's random draws (clip start, crop, flip, jitter) come from a torch seed of its own,
 derived from (stream seed, the item's position in the global stream), never from a worker's running
 RNG: the clips of a step do not depend on the number of workers, on which worker decodes them, or
@@ -129,6 +134,8 @@ def derive_seed(*parts: int) -> int:
 class EpochItems(Dataset):
     """Item j of one epoch's stream: video `indices[j]`, its random draws seeded by (seed, keys[j]).
 
+    The item's "index" is its position j in the stream (batches() turns it back into the video), so
+    a batch says which step it belongs to even after the loader dropped a batch of failed videos.
     fork_rng keeps the process's own RNG untouched, so loading with or without workers is the same.
     """
 
@@ -141,7 +148,14 @@ class EpochItems(Dataset):
     def __getitem__(self, j: int) -> dict:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(derive_seed(self.seed, self.keys[j]))
-            return self.dataset[self.indices[j]]
+            return {**self.dataset[self.indices[j]], "index": j}
+
+    def batches(self, loader, batch: int) -> Iterator[tuple[int, dict]]:
+        """(step, batch) for each batch of `loader` over these items, "index" back to video indices."""
+        for b in loader:
+            positions = b["index"].tolist()
+            b["index"] = torch.tensor([self.indices[j] for j in positions], dtype=torch.long)
+            yield positions[0] // batch, b
 
 
 class Streams:
@@ -163,22 +177,31 @@ class Streams:
         self.bu = per_rank(t.unlabeled_batch_size, env, "train.unlabeled_batch_size")
         self.steps = steps_per_epoch(len(self.labeled), len(self.unlabeled or []), self.bl, self.bu, env)
 
-    def _stream(self, dataset, batch: int, epoch: int, which: int, skip: int) -> Iterator[dict]:
+    def _stream(self, dataset, batch: int, epoch: int, which: int, skip: int) -> Iterator[tuple[int, dict]]:
+        """(step, batch) from step `skip` on; steps whose videos all failed are missing."""
         from edgekd.data.dataset import make_loader
 
         seed = self.cfg.train.seed * 1_000_003 + epoch * 2 + which  # one seed per (run, epoch, stream)
         items = EpochItems(dataset, *epoch_indices(len(dataset), batch, self.steps, self.env, seed), seed)
         if skip * batch >= len(items):
             return iter(())
-        return iter(make_loader(items, batch, shuffle=False, num_workers=self.cfg.data.workers,
-                                sampler=range(skip * batch, len(items)), seed=seed))
+        loader = make_loader(items, batch, shuffle=False, num_workers=self.cfg.data.workers,
+                             sampler=range(skip * batch, len(items)), seed=seed)
+        return items.batches(loader, batch)
 
-    def epoch(self, epoch: int, use_unlabeled: bool, skip: int = 0) -> Iterator[tuple[dict, dict | None]]:
-        """(labeled batch, unlabeled batch or None) for the steps of `epoch` from step `skip` on."""
-        lab = self._stream(self.labeled, self.bl, epoch, 0, skip)
-        if not (use_unlabeled and self.unlabeled is not None):
-            return ((b, None) for b in lab)
-        return zip(lab, self._stream(self.unlabeled, self.bu, epoch, 1, skip))
+    def epoch(self, epoch: int, use_unlabeled: bool, skip: int = 0) -> Iterator[tuple[int, dict | None, dict | None]]:
+        """(step, labeled batch, unlabeled batch) for every step of `epoch` from `skip` on; a batch is
+        None where all its videos failed to decode (the unlabeled one also where it is not used)."""
+        use = use_unlabeled and self.unlabeled is not None
+        streams = [self._stream(self.labeled, self.bl, epoch, 0, skip)]
+        streams += [self._stream(self.unlabeled, self.bu, epoch, 1, skip)] if use else []
+        pending = [next(s, None) for s in streams]  # each stream's next (step, batch)
+        for step in range(skip, self.steps):
+            out: list[dict | None] = [None, None]
+            for i, s in enumerate(streams):
+                if pending[i] is not None and pending[i][0] == step:
+                    out[i], pending[i] = pending[i][1], next(s, None)
+            yield step, out[0], out[1]
 
 
 def eval_loader(cfg: DistillConfig, manifest, spec: DataSpec, mode: str = "eval",

@@ -89,14 +89,17 @@ def student_loss(student: PCLNet, teacher: PCLNet | None, views: torch.Tensor, g
 
 
 def _clip_source(manifest, split, spec: DataSpec, batch_size: int, seed: int, quiet: bool):
-    """The split's unlabeled training videos as a clip source (the TimeBalance teachers' sources)."""
+    """(the split's unlabeled training videos, a clip source over them, the batch size): the TimeBalance
+    teachers' sources; in memory the batch is at most the number of videos that decoded."""
     from edgekd.teachers.timebalance import _MemoryClips, _StreamedClips, _unlabeled
     from edgekd.teachers.vl_clipbank import ClipBank
 
     videos = _unlabeled(manifest, split)
     if ClipBank.estimate_mb(videos, spec) <= 2048:
-        return _MemoryClips(videos, spec, quiet=quiet)
-    return _StreamedClips(videos, spec, VIEWS, batch_size, num_workers=2, seed=seed)
+        source = _MemoryClips(videos, spec, quiet=quiet)
+        return videos, source, min(batch_size, len(source))
+    batch_size = min(batch_size, len(videos.entries))
+    return videos, _StreamedClips(videos, spec, VIEWS, batch_size, num_workers=2, seed=seed), batch_size
 
 
 def pretrain_pcl(manifest, split, spec: DataSpec, out_dir: str | Path, cfg: PretrainConfig, *,
@@ -121,8 +124,7 @@ def pretrain_pcl(manifest, split, spec: DataSpec, out_dir: str | Path, cfg: Pret
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
     net = build_pcl(cfg.student, cfg.student_kwargs(), spec).to(device)
-    source = _clip_source(manifest, split, spec, cfg.batch_size, cfg.seed, quiet=not progress)
-    batch_size = min(cfg.batch_size, len(source))
+    videos, source, batch_size = _clip_source(manifest, split, spec, cfg.batch_size, cfg.seed, quiet=not progress)
     aug = AugmentConfig.for_manifest(manifest.defaults)
     views = dict(hflip=aug.hflip, scale=tuple(aug.crop_scale), jitter=aug.jitter, grayscale_p=aug.grayscale_p)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
@@ -134,9 +136,9 @@ def pretrain_pcl(manifest, split, spec: DataSpec, out_dir: str | Path, cfg: Pret
         with torch.no_grad():
             return on_epoch(epoch, net) or {}
 
-    history, probes, start = [], [evaluate(0)], time.perf_counter()
-    steps = max(1, len(source) // batch_size)
-    with progress_bar("pcl" + (" + kd" if frozen is not None else ""), cfg.epochs * steps * batch_size,
+    history, probes, start, step = [], [evaluate(0)], time.perf_counter(), 0
+    per_epoch = len(source) // batch_size * batch_size  # videos in full batches
+    with progress_bar("pcl" + (" + kd" if frozen is not None else ""), cfg.epochs * per_epoch,
                       quiet=not progress, reporter=reporter) as advance:
         for epoch in range(1, cfg.epochs + 1):
             net.train()
@@ -151,10 +153,15 @@ def pretrain_pcl(manifest, split, spec: DataSpec, out_dir: str | Path, cfg: Pret
                 opt.zero_grad(set_to_none=True)
                 terms["loss"].backward()
                 opt.step()
+                step += 1
                 for k, v in terms.items():
                     sums[k] = sums.get(k, 0.0) + v.item() * B
                 sums["videos"] = sums.get("videos", 0) + B
                 advance(B, f"epoch {epoch}/{cfg.epochs} loss {sums['loss'] / sums['videos']:.3f}")
+            if not step:
+                from edgekd.teachers.timebalance import no_step_error
+
+                raise no_step_error("PCL pretraining", videos, batch_size)
             seen = max(sums.pop("videos", 1), 1)
             history.append({k: round(v / seen, 4) for k, v in sums.items()})
             probes.append(evaluate(epoch))
@@ -163,7 +170,7 @@ def pretrain_pcl(manifest, split, spec: DataSpec, out_dir: str | Path, cfg: Pret
     pretrain = {**asdict(cfg), "teacher": None if teacher is None else str(teacher),
                 "dataset": manifest.fingerprint()}
     metrics = {"pretrain_seconds": round(time.perf_counter() - start, 1), "unlabeled_videos": len(source),
-               "loss_per_epoch": history, "probe_per_epoch": probes}
+               "steps": step, "loss_per_epoch": history, "probe_per_epoch": probes}
     return save_pcl(net, out_dir, spec, cfg.student, cfg.student_kwargs(), pretrain, metrics)
 
 

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from edgekd.checkpoint import DataSpec
+from edgekd.errors import DataError
 
 
 @dataclass
@@ -29,6 +30,9 @@ class ClipSet:
 
         loader = make_loader(ClipDataset(manifest, spec, mode="eval"), batch_size, shuffle=False, num_workers=0)
         batches = list(loader)
+        if not batches:
+            raise DataError(f"no video of {manifest.source} decodes: a linear probe needs at least one clip",
+                            "see the skipped videos listed above; re-encode or remove them")
         return cls(torch.cat([b["video"] for b in batches]), torch.cat([b["label"] for b in batches]))
 
 

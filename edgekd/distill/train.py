@@ -9,6 +9,10 @@
     replay   every random draw is keyed, not carried: step k seeds the RNGs from (seed, k, rank)
              (dropout), and each clip's sampling/augmentation from (seed, epoch, its position)
              (edgekd.distill.data), so a run resumed at any step replays the uninterrupted one
+    broken   a video that fails to decode leaves its batch short; a step with no labeled clip left
+             (on any rank) takes no optimizer step but still counts, so steps stay positions in the
+             epoch's streams and a resume lands where the uninterrupted run was; an epoch without a
+             single optimizer step stops the run with a DataError
     stops    Ctrl-C saves a checkpoint at the current step and re-raises; a NaN/inf loss raises
              TrainingDiverged naming the step, leaving the last good checkpoint untouched
 
@@ -41,7 +45,7 @@ from edgekd.distill.recipes import AUTO, Batch, Recipe, StudentOut, build_recipe
 from edgekd.distill.schedule import Schedule
 from edgekd.distill.student_init import apply_backbone_init, read_backbone_init
 from edgekd.distill.teacher_bank import TeacherBank, load_teachers
-from edgekd.errors import CheckpointError, ConfigError, TrainingDiverged
+from edgekd.errors import CheckpointError, ConfigError, DataError, TrainingDiverged
 from edgekd.io import write_text_atomic
 from edgekd.report import Reporter
 
@@ -100,9 +104,10 @@ def _distill(cfg: DistillConfig, env: dist.DistEnv, device: torch.device, given_
     with dist.main_first(env):  # rank 0 generates/caches datasets and teachers, the others read them
         data = prepare_data(cfg, reporter)
         if cfg.recipe.name == AUTO:
-            name, why = choose_recipe(cfg, data.manifest)
+            name, why = choose_recipe(cfg, data.manifest, unlabeled=len(data.unlabeled.entries))
             cfg = dataclasses.replace(cfg, recipe=dataclasses.replace(cfg.recipe, name=name))
             log(f"recipe {name} (auto): {why}")
+            validate(cfg)  # what the chosen recipe needs (two stages: two epochs)
         recipe = build_recipe(cfg)
         ckpt = _load_resume(resume, cfg, recipe) if resume is not None else None
         bank = load_teachers(cfg, recipe, data.manifest, data.split, data.spec, given_teachers, reporter, str(device))
@@ -125,9 +130,10 @@ def _distill(cfg: DistillConfig, env: dist.DistEnv, device: torch.device, given_
     schedule = Schedule(o, spe, t.epochs, restart_epoch=recipe.stage1_epochs)
     amp_dtype = _amp_dtype(device, t.amp)
     scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
-    start_epoch, skip, best, sums = 0, 0, {"top1": -1.0, "epoch": -1}, {}
+    start_epoch, skip, trained, best, sums = 0, 0, 0, {"top1": -1.0, "epoch": -1}, {}
     if ckpt is not None:
-        start_epoch, skip, best, sums = _restore(ckpt, model, optimizer, schedule, scaler, device)
+        start_epoch, skip, trained, best, sums = _restore(ckpt, model, optimizer, schedule, scaler, device)
+        data.manifest.skipped.add(map(tuple, ckpt["train_state"].get("skipped", [])))  # never decoded again
     ddp = model
     if env.enabled:
         ddp = nn.parallel.DistributedDataParallel(
@@ -146,15 +152,17 @@ def _distill(cfg: DistillConfig, env: dist.DistEnv, device: torch.device, given_
         return run_dir
 
     def save(epoch: int, step: int, metrics: dict[str, Any], path: Path | None = None, state: bool = True,
-             epoch_sums: dict[str, float] | None = None) -> None:
-        """checkpoint.pt resumes at (epoch, step); epoch_sums: the loss sums of that epoch's first `step` steps
-        (rank 0's under DDP). No RNG state: every draw is keyed by (seed, epoch, step)."""
+             epoch_sums: dict[str, float] | None = None, epoch_steps: int = 0) -> None:
+        """checkpoint.pt resumes at (epoch, step); epoch_sums: the loss sums of the `epoch_steps` optimizer
+        steps among that epoch's first `step` steps (rank 0's under DDP). No RNG state: every draw is keyed
+        by (seed, epoch, step). skipped: the videos found broken so far, never decoded again after resume."""
         train_state = None if not state else {
             "epoch": epoch, "step": step, "steps_per_epoch": spe, "recipe": recipe.name,
             "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
             "scaler": scaler.state_dict(), "projector": None if projector is None else projector.state_dict(),
-            "epoch_sums": dict(epoch_sums or {}), "best_top1": best["top1"], "best_epoch": best["epoch"],
-            "world_size": env.world_size}
+            "epoch_sums": dict(epoch_sums or {}), "epoch_steps": epoch_steps,
+            "best_top1": best["top1"], "best_epoch": best["epoch"],
+            "skipped": [list(v) for v in data.manifest.skipped], "world_size": env.world_size}
         save_checkpoint(path or run_dir / "checkpoint.pt", student_name=cfg.student.name,
                         student_kwargs=student.config, state_dict=student.state_dict(), data_spec=data.spec,
                         config=cfg.to_dict(), metrics=metrics, train_state=train_state)
@@ -170,45 +178,53 @@ def _distill(cfg: DistillConfig, env: dist.DistEnv, device: torch.device, given_
         for epoch in range(start_epoch, t.epochs):
             stage = recipe.stage(epoch)
             model.train()
-            steps_done, clips, t0 = skip, 0, time.perf_counter()  # sums: this epoch's loss terms so far
+            # steps_done: steps of this epoch passed; trained: those that took an optimizer step; sums: their loss terms
+            steps_done, clips, t0 = skip, 0, time.perf_counter()
             try:
-                for lab, unl in streams.epoch(epoch, recipe.uses_unlabeled(stage), skip):
-                    step = epoch * spe + steps_done
-                    lr = schedule.lr(step)
-                    for g in optimizer.param_groups:
-                        g["lr"] = lr
-                    _seed_all(derive_seed(t.seed, step, env.rank))  # dropout etc. of this step, whatever ran before
-                    terms, stats, n = _train_step(ctx, lab, unl, stage, where=f"epoch {epoch + 1} step "
-                                                  f"{steps_done + 1} (global step {step + 1})")
-                    steps_done += 1
-                    clips += n
-                    for k, v in {**terms, **stats}.items():
-                        sums[k] = sums.get(k, 0.0) + v
+                for k, lab, unl in streams.epoch(epoch, recipe.uses_unlabeled(stage), skip):
+                    step = epoch * spe + k
+                    if _on_every_rank(lab is not None, env, device):  # else every labeled video of the step failed
+                        lr = schedule.lr(step)
+                        for g in optimizer.param_groups:
+                            g["lr"] = lr
+                        _seed_all(derive_seed(t.seed, step, env.rank))  # dropout etc. of this step, whatever ran before
+                        terms, stats, n = _train_step(ctx, lab, unl, stage, where=f"epoch {epoch + 1} step "
+                                                      f"{k + 1} (global step {step + 1})")
+                        trained += 1
+                        clips += n
+                        for name, v in {**terms, **stats}.items():
+                            sums[name] = sums.get(name, 0.0) + v
+                        note = _step_note(terms, stats, clips * env.world_size / (time.perf_counter() - t0))
+                    else:
+                        note = "no labeled clip decoded: step skipped"
+                    steps_done = k + 1
                     progress.describe(f"epoch {epoch + 1}/{t.epochs}" + (f" stage {stage}" if recipe.two_stage else ""))
-                    progress.advance(1, note=_step_note(terms, stats, clips * env.world_size / (time.perf_counter() - t0)))
+                    progress.advance(1, note=note)
             except KeyboardInterrupt:
                 if env.is_main:
-                    save(epoch, steps_done, {**last_metrics, "interrupted": True}, epoch_sums=sums)
+                    save(epoch, steps_done, {**last_metrics, "interrupted": True}, epoch_sums=sums, epoch_steps=trained)
                     log(f"[yellow]interrupted at epoch {epoch + 1} step {steps_done}: saved "
                         f"{run_dir / 'checkpoint.pt'}[/yellow]; continue with "
                         f"`edgekd distill --resume {run_dir}`")
                 raise
             seconds = time.perf_counter() - t0
-            n_steps = max(1, steps_done)  # steps of the whole epoch, both halves of a resumed one
-            means = dist.all_mean(env, {k: v / n_steps for k, v in sums.items()}, device)
-            skip, sums = 0, {}
+            if not trained:
+                raise _no_step_error(epoch, data, run_dir if env.is_main else None)
+            # the mean over the optimizer steps of the whole epoch, both halves of a resumed one
+            means = dist.all_mean(env, {k: v / trained for k, v in sums.items()}, device)
             loss_terms = [k for k in means if k not in ("keep", "s")]
             train_loss = sum(means[k] for k in loss_terms)
             schedule.epoch_end(epoch, train_loss)
 
             last = epoch + 1 == t.epochs
             metrics: dict[str, Any] = {"epoch": epoch + 1, **({"stage": stage} if recipe.two_stage else {}),
-                                       "step": (epoch + 1) * spe,
+                                       "step": (epoch + 1) * spe, "optimizer_steps": trained,
                                        "lr": optimizer.param_groups[0]["lr"], "loss": train_loss,
                                        **{f"loss_{k}": means[k] for k in loss_terms},
                                        **{k: means[k] for k in ("keep", "s") if k in means},
                                        "clips_per_s": clips * env.world_size / max(seconds, 1e-9),
                                        "epoch_s": seconds}
+            skip, trained, sums = 0, 0, {}
             if env.is_main and ((epoch + 1) % t.eval_every == 0 or last):
                 logits, labels = predict(model.student, test_loader, device, amp=amp_dtype is not None,
                                         channels_last=input_format is not None)
@@ -348,6 +364,25 @@ def _defer_sigint():
         raise KeyboardInterrupt
 
 
+def _on_every_rank(ok: bool, env: dist.DistEnv, device: torch.device) -> bool:
+    """Whether `ok` holds on every rank: all ranks take a step together or skip it together."""
+    if not env.enabled:
+        return ok
+    flag = torch.tensor(1.0 if ok else 0.0, device=device)
+    torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MIN)
+    return bool(flag.item())
+
+
+def _no_step_error(epoch: int, data, run_dir: Path | None) -> DataError:
+    """An epoch in which no step had a labeled clip that decodes: say how many labeled videos failed."""
+    skipped = data.manifest.skipped
+    bad = sum(str(e.path) in skipped for e in data.labeled.entries)
+    listed = f" (listed in {skipped.write(run_dir)})" if run_dir is not None and bad else ""
+    return DataError(f"epoch {epoch + 1} took no optimizer step: {bad} of the {len(data.labeled.entries)} labeled "
+                     f"videos fail to decode{listed} and no step had a labeled clip left",
+                     "fix or remove the broken videos (`edgekd data check`), or label more videos (--labeled)")
+
+
 def _check_finite(value: torch.Tensor, ctx: StepContext, where: str, detail: dict[str, float]) -> None:
     """Raise TrainingDiverged on every rank when any rank sees a NaN/inf (so none hangs in a collective)."""
     bad = torch.tensor(0.0 if bool(torch.isfinite(value.detach()).all()) else 1.0, device=ctx.device)
@@ -436,8 +471,10 @@ def _restore(ckpt: dict, model: DistillModel, optimizer, schedule: Schedule, sca
     if state.get("scaler"):
         scaler.load_state_dict(state["scaler"])
     sums = {k: float(v) for k, v in (state.get("epoch_sums") or {}).items()} if state["step"] else {}
-    return (int(state["epoch"]), int(state["step"]), {"top1": float(state["best_top1"]),
-                                                      "epoch": int(state["best_epoch"])}, sums)
+    # optimizer steps of the epoch so far (older checkpoints: every step trained)
+    trained = int(state.get("epoch_steps", state["step"])) if state["step"] else 0
+    return (int(state["epoch"]), int(state["step"]), trained,
+            {"top1": float(state["best_top1"]), "epoch": int(state["best_epoch"])}, sums)
 
 
 def run_is_taken(path: Path) -> bool:

@@ -22,7 +22,7 @@ differences 19.4% / 27.8%).
     $EDGEKD_HOME/teachers/<dataset>-<split>/<name>-<recipe>/   (fingerprints of data, split, recipe)
         pretrained/     teacher folder
         tuned/          fine-tuned on the labeled split
-        build.json      timings and test accuracy; written last, marks the teacher complete
+        build.json      timings, optimizer steps and test accuracy; written last, marks the teacher complete
 
 Every teacher folder is built in a temporary folder and renamed into place. A lock file per teacher
 serialises concurrent first uses; an interrupted build resumes from the folders it finished.
@@ -246,19 +246,22 @@ def build_teacher(name: str, manifest, split, folder: Path, config: EmbeddedConf
     seconds = {"pretrain": _step(folder / "pretrained", pretrain, reporter, f"{name}: pretrain"),
                "finetune": _step(folder / "tuned", finetune, reporter,
                                  f"{name}: fine-tune on {len(labeled)} labeled videos")}
-    tuned = json.loads((folder / "tuned" / "teacher.json").read_text()).get("metrics", {})
+    pretrained, tuned = (json.loads((folder / f / "teacher.json").read_text()).get("metrics", {})
+                         for f in ("pretrained", "tuned"))
     record: dict[str, Any] = {
         "teacher": name, "test_top1": tuned.get("test", {}).get("top1"),
         "dataset": manifest.fingerprint(), "split": split_fingerprint(split),
         "labeled_videos": len(split.labeled), "unlabeled_videos": len(split.unlabeled),
         "test_videos": len(test.entries), "recipe": config.recipe(name),
         "seconds": seconds, "total_seconds": round(time.perf_counter() - t_start, 1),
+        "steps": {"pretrain": pretrained.get("steps"), "finetune": tuned.get("steps")},  # optimizer steps
         "torch_threads": torch.get_num_threads(),
     }
     if name == "vl":
-        pretrained = json.loads((folder / "pretrained" / "teacher.json").read_text()).get("metrics", {})
         record["zeroshot_top1"] = pretrained.get("zeroshot", {}).get("top1")
     write_json(folder / BUILD_FILE, record)                     # last: marks the teacher complete
     top1 = "n/a" if record["test_top1"] is None else f"{record['test_top1']:.1%}"
-    reporter.print(f"embedded {name} teacher ready in {record['total_seconds']:.0f} s (fine-tuned test top-1: {top1})")
+    steps = record["steps"]
+    reporter.print(f"embedded {name} teacher ready in {record['total_seconds']:.0f} s: {steps['pretrain']} pretraining "
+                   f"+ {steps['finetune']} fine-tuning steps (fine-tuned test top-1: {top1})")
     return record

@@ -219,10 +219,10 @@ def pretrain_vl(manifest, data_spec: DataSpec, out_dir: str | Path, cfg: VLPretr
     caption_emb = minilm_encoder().encode(captions)                        # (U, 384), frozen targets
     if ClipBank.estimate_mb(train, data_spec) <= cfg.max_bank_mb:
         bank = ClipBank(train, data_spec, quiet=quiet)
-        n_videos = len(bank)
+        n_videos = len(bank)                                   # the videos that decoded: >= 1 batch per epoch
         batch_size = min(cfg.batch_size, n_videos)
         epoch_batches = lambda g: bank.batches(batch_size, g)  # noqa: E731
-    else:  # too large to hold: stream clips
+    else:  # too large to hold: stream clips (a batch shrinks by the videos that fail)
         n_videos = len(train)
         batch_size = min(cfg.batch_size, n_videos)
         epoch_batches = loader_batches(train, data_spec, batch_size, cfg.num_workers, cfg.seed)
@@ -261,11 +261,16 @@ def pretrain_vl(manifest, data_spec: DataSpec, out_dir: str | Path, cfg: VLPretr
                 step += 1
                 loss_ema = loss.item() if loss_ema is None else 0.9 * loss_ema + 0.1 * loss.item()
                 advance(len(x), f"epoch {epoch + 1}/{cfg.epochs} loss {loss_ema:.3f}")
+            if not step:  # every streamed batch failed to decode
+                from edgekd.teachers.timebalance import no_step_error
+
+                raise no_step_error("vl pretraining", train, batch_size)
     train_seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - cpu0
     teacher.freeze()
 
     metrics: dict[str, Any] = {"train_seconds": round(train_seconds, 1), "cpu_seconds": round(cpu_seconds, 1),
-                               "torch_threads": torch.get_num_threads(), "final_loss": round(loss_ema or 0.0, 4),
+                               "torch_threads": torch.get_num_threads(), "steps": step,
+                               "final_loss": round(loss_ema, 4),
                                "train_videos": n_videos, "text": text, "distinct_captions": len(captions),
                                "logit_scale": round(teacher.logit_scale, 3), "dataset": manifest.fingerprint()}
     test = manifest.split("test")

@@ -86,7 +86,8 @@ def init_head(teacher, class_names, cfg: FinetuneConfig) -> nn.Linear:
 @torch.no_grad()
 def clip_embeddings(teacher, manifest, data_spec: DataSpec, cfg: FinetuneConfig,
                     quiet: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    """Frozen embeddings of cfg.clips_per_video augmented clips per video: ((N*K, D), (N*K,) labels)."""
+    """Frozen embeddings of cfg.clips_per_video augmented clips per video that decodes: ((N*K, D), (N*K,)
+    labels); a DataError when none does."""
     from edgekd.data.dataset import ClipDataset, make_loader
 
     ds = ClipDataset(manifest, data_spec, mode="train", clips_per_video=cfg.clips_per_video)
@@ -101,15 +102,20 @@ def clip_embeddings(teacher, manifest, data_spec: DataSpec, cfg: FinetuneConfig,
             feats.append(teacher.embed(x.flatten(0, 1).to(device)).float().cpu())   # (B*K, D)
             labels.append(batch["label"].repeat_interleave(K))
             advance(B * K)
+    if not feats:
+        from edgekd.teachers.timebalance import no_step_error
+
+        raise no_step_error("fine-tuning the head", manifest, cfg.batch_size)
     return torch.cat(feats), torch.cat(labels)
 
 
-def _train_linear(teacher, head: nn.Linear, labeled, data_spec, cfg: FinetuneConfig, quiet: bool) -> float:
+def _train_linear(teacher, head: nn.Linear, labeled, data_spec, cfg: FinetuneConfig, quiet: bool) -> tuple[float, int]:
+    """(final loss, optimizer steps taken)."""
     feats, labels = clip_embeddings(teacher, labeled, data_spec, cfg, quiet)
     gen = torch.Generator().manual_seed(cfg.seed)
     opt = torch.optim.AdamW(head.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs)
-    loss = torch.tensor(0.0)
+    loss, steps = torch.tensor(0.0), 0
     with progress_bar("fit linear head", cfg.epochs * len(feats), quiet=quiet) as advance:
         for epoch in range(cfg.epochs):
             order = torch.randperm(len(feats), generator=gen)
@@ -118,12 +124,14 @@ def _train_linear(teacher, head: nn.Linear, labeled, data_spec, cfg: FinetuneCon
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
+                steps += 1
                 advance(len(b), f"epoch {epoch + 1}/{cfg.epochs} loss {loss.item():.3f}")
             sched.step()
-    return float(loss.item())
+    return float(loss.item()), steps
 
 
-def _train_full(teacher, labeled, data_spec, cfg: FinetuneConfig, quiet: bool) -> float:
+def _train_full(teacher, labeled, data_spec, cfg: FinetuneConfig, quiet: bool) -> tuple[float, int]:
+    """(final loss EMA, optimizer steps taken); a DataError when no labeled video decodes."""
     from edgekd.data.dataset import ClipDataset, make_loader
 
     loader = make_loader(ClipDataset(labeled, data_spec, mode="train"), min(cfg.batch_size, len(labeled)),
@@ -134,7 +142,7 @@ def _train_full(teacher, labeled, data_spec, cfg: FinetuneConfig, quiet: bool) -
     params = [p for p in teacher.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs)
-    device, loss_ema = _device(teacher), None
+    device, loss_ema, steps = _device(teacher), None, 0
     with progress_bar("fine-tune teacher", cfg.epochs * len(labeled), quiet=quiet) as advance:
         for epoch in range(cfg.epochs):
             for batch in loader:
@@ -146,9 +154,14 @@ def _train_full(teacher, labeled, data_spec, cfg: FinetuneConfig, quiet: bool) -
                 loss.backward()
                 opt.step()
                 loss_ema = loss.item() if loss_ema is None else 0.8 * loss_ema + 0.2 * loss.item()
+                steps += 1
                 advance(len(batch["label"]), f"epoch {epoch + 1}/{cfg.epochs} loss {loss_ema:.3f}")
+            if not steps:  # the loader dropped every batch: none of its videos decodes
+                from edgekd.teachers.timebalance import no_step_error
+
+                raise no_step_error("fine-tuning the teacher", labeled, loader.batch_size)
             sched.step()
-    return float(loss_ema or 0.0)
+    return float(loss_ema), steps
 
 
 def evaluate_head(teacher, manifest, data_spec: DataSpec, *, batch_size: int = 16, num_workers: int = 2,
@@ -205,14 +218,14 @@ def finetune_teacher(teacher, labeled, data_spec: DataSpec, out_dir: str | Path,
             f"{cfg.epochs} epochs")
     if cfg.mode == "linear":
         teacher.freeze()
-        final_loss = _train_linear(teacher, head.to(_device(teacher)), labeled, data_spec, cfg, quiet)
+        final_loss, steps = _train_linear(teacher, head.to(_device(teacher)), labeled, data_spec, cfg, quiet)
         teacher.attach_head(head, len(labeled.class_names))
     else:
         teacher.attach_head(head.to(_device(teacher)), len(labeled.class_names))
-        final_loss = _train_full(teacher, labeled, data_spec, cfg, quiet)
+        final_loss, steps = _train_full(teacher, labeled, data_spec, cfg, quiet)
     teacher.freeze()
     metrics: dict[str, Any] = {"train_seconds": round(time.perf_counter() - t0, 1), "final_loss": round(final_loss, 4),
-                               "labeled_videos": len(labeled)}
+                               "steps": steps, "labeled_videos": len(labeled)}
     if test is not None and any(e.label is not None for e in test.entries):
         report = evaluate_head(teacher, test, data_spec, num_workers=cfg.num_workers, quiet=quiet)
         metrics["test"] = {k: report[k] for k in ("top1", "top5", "chance", "videos")}

@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from edgekd.checkpoint import DataSpec
-from edgekd.errors import ConfigError, TeacherError
+from edgekd.errors import ConfigError, DataError, TeacherError
 from edgekd.teachers.checkpoint_teacher import BackboneTeacher
 from edgekd.teachers.embedded_vl import temporal_gradient
 from edgekd.teachers.losses import (DEFAULT_TAU, authors_distinctive_loss, authors_invariant_loss,
@@ -420,6 +420,14 @@ def _authors_objective_loss(objective: str, backbone: nn.Module, proj: Projectio
     return authors_distinctive_loss(z[0], z[1], proj(slices).reshape(2, B, n, -1), tau)
 
 
+def no_step_error(what: str, videos, batch_size: int) -> DataError:
+    """`what` (a training loop) took no optimizer step on `videos` (a Manifest): say how many decode."""
+    ok = sum(str(e.path) not in videos.skipped for e in videos.entries)
+    short = f", fewer than one batch of {batch_size}" if ok else ""
+    return DataError(f"{what} took no optimizer step: {ok} of its {len(videos.entries)} videos decode{short}",
+                     "fix or remove the broken videos (`edgekd data check`), or use more videos")
+
+
 def _unlabeled(manifest, split) -> Any:
     """The split's unlabeled training videos (labels hidden) as a Manifest."""
     if isinstance(split, (str, Path)):
@@ -481,11 +489,12 @@ def pretrain_ssl(objective: Objective, manifest, split, data_spec: DataSpec, out
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     videos = _unlabeled(manifest, split)
-    batch_size = min(batch_size, len(videos.entries))
     aug = AugmentConfig.for_manifest(manifest.defaults)              # hflip off where direction is the label
     if data == "memory" or (data == "auto" and ClipBank.estimate_mb(videos, data_spec) <= max_memory_mb):
         source = _MemoryClips(videos, data_spec, quiet=not progress, sampling=sampling)
+        batch_size = min(batch_size, len(source))                   # the videos that decoded: >= 1 batch per epoch
     else:
+        batch_size = min(batch_size, len(videos.entries))
         source = _StreamedClips(videos, data_spec, clips, batch_size, num_workers, seed, sampling)
     teacher = build_ssl_teacher(objective, data_spec, backbone, backbone_kwargs, frames_in=frames_in)
     net, proj = teacher.backbone.to(device), teacher.projection.to(device)
@@ -530,6 +539,8 @@ def pretrain_ssl(objective: Objective, manifest, split, data_spec: DataSpec, out
                 opt.step()
                 total, count, step = total + loss.item() * x.shape[0], count + x.shape[0], step + 1
                 advance(x.shape[0], f"epoch {epoch + 1}/{epochs} loss {total / count:.3f}")
+            if not step:  # streamed videos failed until no batch of 2 was left
+                raise no_step_error(f"{objective} pretraining", videos, batch_size)
             history.append(total / max(count, 1))
             if step >= warmup_steps:
                 plateau.step(history[-1])
@@ -542,5 +553,5 @@ def pretrain_ssl(objective: Objective, manifest, split, data_spec: DataSpec, out
                 "clips": clips, "tau": tau, "seed": seed, "dataset": manifest.fingerprint(),
                 "augment": {k: list(v) if isinstance(v, tuple) else v for k, v in views.items()}}
     metrics = {"pretrain_seconds": round(time.perf_counter() - start, 1), "unlabeled_videos": len(source),
-               "loss_per_epoch": [round(v, 4) for v in history]}
+               "steps": step, "loss_per_epoch": [round(v, 4) for v in history]}
     return teacher.save(out_dir, metrics, pretrain)

@@ -45,3 +45,28 @@ def tiny_spec(tiny_synth):
 def tiny_teachers(tiny_spec):
     vl = make_teacher(tiny_spec, 1, width=0.5)  # a wider teacher: the projector maps 32 -> 64
     return {"vl": vl, "kd": vl, "invariant": make_teacher(tiny_spec, 2), "distinctive": make_teacher(tiny_spec, 3)}
+
+
+
+@pytest.fixture
+def broken_ucf(tmp_path):
+    """A UCF101-layout set (3 classes, 15 good train / 3 test videos) with two training videos that fail
+    to decode (edgekd.data.layouts; its empty file is dropped when the dataset loads). Fields: dir (the
+    split folder), good (ids of the good train videos, class by class), bad (kind -> id of the "truncated"
+    and "not a video" ones), split(labeled ids) -> a split file leaving the other train videos unlabeled."""
+    from types import SimpleNamespace
+
+    from edgekd.data.layouts import bad_videos, make_ucf101
+    from edgekd.data.manifest import load_dataset
+    from edgekd.data.splits import SemiSplit
+
+    split_dir = make_ucf101(tmp_path / "ucf", per_class=6, frames=12, size=(48, 64))
+    kinds = {str(p): kind for kind, p in bad_videos(split_dir).items()}
+    train = load_dataset(split_dir).split("train").entries
+    ids = [e.video_id for e in train]
+
+    def split(labeled: list[str]):
+        return SemiSplit(labeled, [v for v in ids if v not in labeled]).save(tmp_path / "split.txt")
+
+    return SimpleNamespace(dir=split_dir, good=[e.video_id for e in train if str(e.path) not in kinds],
+                           bad={kinds[str(e.path)]: e.video_id for e in train if str(e.path) in kinds}, split=split)

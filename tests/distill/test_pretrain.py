@@ -100,6 +100,22 @@ def test_kd_gradient_reaches_the_student_only():
     assert proj is None or not proj.any()
 
 
+def test_loss_weighs_each_term_as_configured():
+    """L = w_p * CE + w_c * L_contrast + w_kd * KD (Fig. 2), each weight its own; w_kd = 0 drops the KD term."""
+    from edgekd.distill.pretrain import PretrainConfig, student_loss
+
+    student, teacher = _nets()
+    views = torch.randn(3, 2, 3, 8, 32, 32)
+    cfg = PretrainConfig(pretext_weight=0.5, contrast_weight=2.0, kd_weight=0.25)
+    t = student_loss(student, teacher, views, torch.Generator().manual_seed(0), cfg)
+    assert min(t["pretext"].item(), t["contrast"].item(), t["kd"].item()) > 0
+    want = 0.5 * t["pretext"].item() + 2.0 * t["contrast"].item() + 0.25 * t["kd"].item()
+    assert t["loss"].item() == pytest.approx(want, rel=1e-6)
+    cfg.kd_weight = 0.0
+    t = student_loss(student, teacher, views, torch.Generator().manual_seed(0), cfg)
+    assert "kd" not in t and t["loss"].item() == pytest.approx(0.5 * t["pretext"].item() + 2.0 * t["contrast"].item())
+
+
 def test_kd_term_compares_teacher_and_student_on_the_same_clips():
     from edgekd.distill.losses import hinton_kd
     from edgekd.distill.pretrain import PretrainConfig, student_loss
@@ -138,6 +154,7 @@ def test_cross_architecture_pair_trains_and_initialises_a_student(tiny_synth, tm
     (epoch,) = meta["metrics"]["loss_per_epoch"]
     assert all(math.isfinite(epoch[k]) and epoch[k] > 0 for k in ("pretext", "contrast", "kd"))
     assert meta["config"]["pretrain"]["teacher"] == str(teacher) and meta["config"]["pretrain"]["temperature"] == 2.0
+    assert meta["metrics"]["steps"] == meta["metrics"]["unlabeled_videos"] // 4 > 0  # one epoch of full batches of 4
     net, spec, _ = load_pcl(student)
 
     fresh = build_student("r3d_18", num_classes=4, frames=8, size=32, width=0.125, depth=1)
@@ -180,3 +197,16 @@ def test_linear_probe_reads_what_the_features_carry(tiny_synth):
     labeled = ClipSet(marked, test.labels)
     assert linear_probe(Oracle(), labeled, labeled) == 1.0
     assert linear_probe(Blind(), labeled, labeled) <= 0.5
+
+
+def test_probe_set_with_no_decodable_video_is_a_data_error(tmp_path):
+    from edgekd.data.manifest import default_data_spec, load_dataset
+    from edgekd.distill.probe import ClipSet
+    from edgekd.errors import DataError
+
+    for cls in ("a", "b"):
+        (tmp_path / cls).mkdir()
+        (tmp_path / cls / "x.mp4").write_bytes(b"not a video at all")
+    manifest = load_dataset(tmp_path)
+    with pytest.raises(DataError, match="no video of .* decodes"):
+        ClipSet.decode(manifest, default_data_spec(manifest, frames=4, size=32))

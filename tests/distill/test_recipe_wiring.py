@@ -112,13 +112,15 @@ def test_pseudo_labels_are_the_vl_teachers_argmax_on_unlabeled_clips(overrides, 
     conf, pseudo = p_t.max(1), p_t.argmax(1)
     threshold = float(np.sort(conf)[1])                         # keeps 4 of the 5 clips, drops one
     cfg, terms, stats, out, student = run_recipe("pseudo", overrides, teachers, clips,
-                                                 extra=[f"recipe.pseudo.threshold={threshold}"])
+                                                 extra=[f"recipe.pseudo.threshold={threshold}",
+                                                        "recipe.pseudo.weight=0.25"])
     keep = conf >= threshold
     assert keep.sum() == 4
     s = np_(out.logits)[NL:]                                    # (Bu, C) student, unlabeled clips
     assert (s.argmax(1) != pseudo)[keep].any(), "fixture: student and teacher must disagree somewhere"
     p_s = softmax(s)
     w, Bu = cfg.recipe.pseudo.weight, len(s)
+    assert w == 0.25  # not 1: a weight left out of the term shows
     ce = -np.log(p_s[np.arange(Bu), pseudo])
     assert terms["pseudo"].item() == pytest.approx(w * np.sum(ce * keep) / Bu, rel=1e-5)
     assert stats["keep"] == pytest.approx(keep.mean())
@@ -167,13 +169,29 @@ def test_timebalance_target_blends_invariant_and_distinctive_per_eq7(overrides, 
     assert np.abs(s - 0.5).min() > 0.01, "fixture: swapping the teachers (s <-> 1 - s) must show"
     p_t = s[:, None] * p["invariant"] + (1 - s[:, None]) * p["distinctive"]   # Eq. 7
     assert stats["s"] == pytest.approx(s.mean(), rel=1e-5)
+    check_timebalance_l2(terms["l2"], out, p_t, cfg, student)
+
+
+def test_timebalance_avg_targets_the_mean_of_both_teachers(overrides, teachers, clips):
+    cfg, terms, stats, out, student = run_recipe("timebalance-avg", overrides, teachers, clips)
+    x = clips[0][:, 0]
+    p_i, p_d = (softmax(teacher_out(teachers[role], x)[1]) for role in ("invariant", "distinctive"))
+    assert np.abs(p_i - p_d).max() > 1e-3, "fixture: the two teachers must differ"
+    check_timebalance_l2(terms["l2"], out, (p_i + p_d) / 2, cfg, student)  # TB Table 3 row d: s = 0.5
+    assert "s" not in stats
+
+
+def check_timebalance_l2(term, out, p_t, cfg, student):
+    """Eq. 8 against the target p_t (B, C): w/2 on labeled, w on unlabeled clips, each an MSE over its clips
+    and classes; and its gradient into the student's logits."""
     tb = cfg.recipe.timebalance
-    w = np.array([tb.weight / 2] * NL + [tb.weight] * (len(video) - NL))[:, None]  # labeled clips: w / 2
+    B = len(p_t)
+    w = np.array([tb.weight / 2] * NL + [tb.weight] * (B - NL))[:, None]  # labeled clips: w / 2
     p_s = softmax(np_(out.logits))
     C = p_s.shape[1]
-    l2 = np.sum((w * (p_t - p_s) ** 2)[:NL]) / (NL * C) + np.sum((w * (p_t - p_s) ** 2)[NL:]) / ((len(video) - NL) * C)
-    assert terms["l2"].item() == pytest.approx(l2, rel=1e-5)
+    l2 = np.sum((w * (p_t - p_s) ** 2)[:NL]) / (NL * C) + np.sum((w * (p_t - p_s) ** 2)[NL:]) / ((B - NL) * C)
+    assert term.item() == pytest.approx(l2, rel=1e-5)
     # d/dp_S of the two means, then through the softmax: g_z = p_S * (g_p - <g_p, p_S>)
-    rows = np.array([NL] * NL + [len(video) - NL] * (len(video) - NL))[:, None]
+    rows = np.array([NL] * NL + [B - NL] * (B - NL))[:, None]
     g_p = -2 * w * (p_t - p_s) / (rows * C)
-    check_gradient(terms["l2"], out.logits, p_s * (g_p - np.sum(g_p * p_s, 1, keepdims=True)), student)
+    check_gradient(term, out.logits, p_s * (g_p - np.sum(g_p * p_s, 1, keepdims=True)), student)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -13,7 +14,7 @@ from edgekd.distill import train as train_mod
 from edgekd.distill.config import load_config
 from edgekd.distill.recipes import RECIPES
 from edgekd.distill.train import distill, read_metrics
-from edgekd.errors import TrainingDiverged
+from edgekd.errors import DataError, TrainingDiverged
 
 
 def weights(run_dir, name="checkpoint.pt"):
@@ -118,3 +119,18 @@ def test_eval_multiview_writes_json_and_confusion_png(overrides, tiny_synth):
     assert sum(map(sum, r["confusion"])) == 4
     assert json.loads((run / "eval.json").read_text())["top1"] == r["top1"]
     assert (run / "confusion.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_an_epoch_without_one_optimizer_step_stops_with_a_data_error(overrides, broken_ucf):
+    # the only labeled videos are the two that fail to decode: no step has a labeled clip
+    data = broken_ucf
+    cfg = load_config(None, [o for o in overrides if not o.startswith(("data.path", "data.labeled"))] + [
+        f"data.path={data.dir}", f"data.split_file={data.split(list(data.bad.values()))}", "data.frames=4",
+        "data.size=32", "recipe.name=supervised", "train.epochs=1", "run.name=nothing"])
+    with pytest.raises(DataError, match="epoch 1 took no optimizer step: 2 of the 2 labeled videos") as e:
+        distill(cfg)
+    run = Path(cfg.run.dir) / "nothing"
+    assert "edgekd data check" in e.value.hint and str(run / "skipped_videos.txt") in e.value.message
+    assert read_metrics(run) == [] and not (run / "checkpoint.pt").exists()  # no epoch recorded as trained
+    skipped = (run / "skipped_videos.txt").read_text()
+    assert all(v in skipped for v in data.bad.values())

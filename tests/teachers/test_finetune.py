@@ -101,3 +101,20 @@ def test_a_moved_teacher_tree_still_loads(tiny_manifest, labeled, tmp_path):
     before = load_teacher(folder, spec).logits(x)
     (tmp_path / "a").rename(tmp_path / "b")                 # the absolute base path is gone now
     torch.testing.assert_close(load_teacher(tmp_path / "b" / "ft", spec).logits(x), before)
+
+
+def test_no_labeled_video_decodes_is_a_data_error_not_an_untrained_head(base_spec, tiny_manifest, labeled, tmp_path):
+    spec = default_data_spec(tiny_manifest)
+    (tmp_path / "a.mp4").write_text("404 Not Found\n")
+    cut = labeled.entries[0].path.read_bytes()
+    (tmp_path / "b.mp4").write_bytes(cut[: len(cut) // 3])
+    broken = labeled.subset(dataclasses.replace(e, path=tmp_path / n, video_id=n)
+                            for e, n in zip(labeled.entries, ("a.mp4", "b.mp4")))
+    for mode in ("full", "linear"):  # full used to save a head trained 0 steps; linear failed inside torch.cat
+        with pytest.raises(DataError, match="took no optimizer step: 0 of its 2 videos decode") as e:
+            finetune_teacher(load_teacher(base_spec[0], spec), broken, spec, tmp_path / mode, mode=mode, epochs=1,
+                             **FAST)
+        assert "edgekd data check" in e.value.hint and not (tmp_path / mode).exists()
+    steps = json.loads((finetune_teacher(load_teacher(base_spec[0], spec), labeled, spec, tmp_path / "ok", epochs=3,
+                                         **FAST) / "teacher.json").read_text())["metrics"]["steps"]
+    assert steps == 3  # 8 clips fit one batch: one step per epoch

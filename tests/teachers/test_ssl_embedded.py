@@ -66,3 +66,40 @@ def test_vl_teacher_without_captions_learns_from_class_name_prompts(tiny_manifes
     assert meta["metrics"]["train_videos"] == len(split.labeled)                  # only videos whose class is known
     assert teacher.num_classes == bare.num_classes
     assert teacher_folder("vl", tiny_manifest, split, TINY) != folder              # captions: another teacher
+
+
+def test_ssl_teacher_trains_on_the_videos_that_decode_and_says_how_many_steps(tmp_path, edgekd_home):
+    # 5 unlabeled videos listed, 2 of them undecodable: a batch of min(32, listed) = 5 would fill no
+    # batch from the 3 that decode, and the teacher would be saved untrained
+    import io
+
+    from rich.console import Console
+
+    from edgekd.data.layouts import bad_videos, make_ucf101
+    from edgekd.data.manifest import load_dataset
+    from edgekd.data.splits import SemiSplit
+    from edgekd.report import Reporter
+
+    split_dir = make_ucf101(tmp_path / "ucf", per_class=3, frames=12, size=(32, 48))
+    manifest = load_dataset(split_dir)
+    bad = {str(p) for p in bad_videos(split_dir).values()}
+    train = manifest.split("train").entries
+    labeled = [e.video_id for e in train if e.path.name.endswith("g02_c01.avi")]  # one per class
+    split = SemiSplit(labeled, [e.video_id for e in train if e.video_id not in labeled])
+    unlabeled = [e for e in train if e.video_id in split.unlabeled]
+    assert len(unlabeled) == 5 and sum(str(e.path) in bad for e in unlabeled) == 2
+
+    buf = io.StringIO()
+    config = dataclasses.replace(TINY, ssl_epochs=2, ssl_batch_size=32)
+    default_teachers(manifest, split, names=("invariant",), config=config,
+                     reporter=Reporter(Console(file=buf, width=300)))
+    folder = teacher_folder("invariant", manifest, split, config)
+    meta = json.loads((folder / "pretrained" / "teacher.json").read_text())
+    assert meta["config"]["pretrain"]["batch_size"] == 3    # the videos that decode
+    assert meta["metrics"]["steps"] == 2                     # one batch of 3 per epoch
+    assert all(loss > 0 for loss in meta["metrics"]["loss_per_epoch"])
+    tuned_steps = json.loads((folder / "tuned" / "teacher.json").read_text())["metrics"]["steps"]
+    assert tuned_steps == 1                                                   # ssl_finetune_epochs=1, one batch
+    assert json.loads((folder / BUILD_FILE).read_text())["steps"] == {"pretrain": 2, "finetune": 1}
+    assert "embedded invariant teacher ready in" in buf.getvalue()
+    assert "2 pretraining + 1 fine-tuning steps" in buf.getvalue()

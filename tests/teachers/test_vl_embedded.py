@@ -28,6 +28,7 @@ def test_pretrain_writes_a_loadable_teacher_with_measured_zero_shot(vl_folder, t
     zs = meta["metrics"]["zeroshot"]
     assert zs["videos"] == len(tiny_manifest.split("test")) and zs["chance"] == 0.25
     assert 0.0 <= zs["top1"] <= 1.0 and meta["metrics"]["train_videos"] == len(tiny_manifest.split("train"))
+    assert meta["metrics"]["steps"] == 3 * (20 // 4)                        # 3 epochs of 20 videos in batches of 4
 
     spec = default_data_spec(tiny_manifest)
     teacher = load_teacher(vl_folder, spec)
@@ -98,3 +99,16 @@ def test_captions_are_required_but_labels_are_not(tiny_manifest, tmp_path):
     bare = tiny_manifest.subset(dataclasses.replace(e, caption=None) for e in tiny_manifest.entries)
     with pytest.raises(DataError, match="from captions needs at least 2 training videos"):
         pretrain_vl(bare, default_data_spec(tiny_manifest), tmp_path / "t", epochs=1, quiet=True)
+
+
+def test_streamed_videos_that_all_fail_are_a_data_error_not_an_untrained_teacher(tiny_manifest, tmp_path):
+    (tmp_path / "a.mp4").write_text("404 Not Found\n")
+    cut = tiny_manifest.entries[0].path.read_bytes()
+    (tmp_path / "b.mp4").write_bytes(cut[: len(cut) // 3])
+    train = [e for e in tiny_manifest.entries if e.split == "train"][:2]
+    broken = tiny_manifest.subset([dataclasses.replace(e, path=tmp_path / n, video_id=n)
+                                   for e, n in zip(train, ("a.mp4", "b.mp4"))] + tiny_manifest.split("test").entries)
+    with pytest.raises(DataError, match="vl pretraining took no optimizer step: 0 of its 2 videos decode"):
+        pretrain_vl(broken, default_data_spec(tiny_manifest), tmp_path / "t", epochs=1, max_bank_mb=0, num_workers=0,
+                    quiet=True)   # max_bank_mb=0: streamed, as for a dataset too large to hold
+    assert not (tmp_path / "t").exists()
