@@ -20,7 +20,7 @@ from edgekd.checkpoint import DataSpec
 from edgekd.errors import BenchError
 from edgekd.io import read_json
 
-from edgekd.runtime.artifact import ARTIFACT_FILE, ONNX_NAMES
+from edgekd.runtime.artifact import ARTIFACT_FILE, ONNX_NAMES, check_sha256
 
 
 @dataclass
@@ -42,6 +42,12 @@ class Target:
     def bench_dir(self) -> Path:
         base = self.run_dir or (self.export_dir.parent if self.export_dir else Path("."))
         return base / "bench"
+
+
+def default_bench_dir(path: str | Path) -> Path:
+    """Where `edgekd bench PATH` writes without --out (Target.bench_dir), known before anything is loaded."""
+    p = Path(path)
+    return p / "bench" if (p / "checkpoint.pt").is_file() else p.parent / "bench"
 
 
 def _artifact_entries(manifest: dict[str, Any]) -> list[dict[str, Any]]:
@@ -66,7 +72,11 @@ def _input_shape(entry: dict[str, Any]) -> list[Any] | None:
 def _onnx_input_shape(path: Path) -> list[Any]:
     import onnx
 
-    m = onnx.load(str(path), load_external_data=False)
+    try:
+        m = onnx.load(str(path), load_external_data=False)
+    except Exception as e:  # noqa: BLE001 - protobuf's DecodeError and friends: a damaged file
+        raise BenchError(f"{path} is not a readable ONNX file ({type(e).__name__})",
+                         "re-export the run: edgekd export RUN --force") from e
     dims = m.graph.input[0].type.tensor_type.shape.dim
     return [d.dim_param if d.dim_param else d.dim_value for d in dims]
 
@@ -114,6 +124,8 @@ def resolve(path: str | Path) -> Target:
     if export_dir is not None:
         for entry in _artifact_entries(manifest):
             rel = entry.get("file") or entry.get("path")
+            if rel and (export_dir / rel).is_file():  # before any parser meets a damaged file
+                check_sha256(export_dir / rel, entry.get("sha256"), BenchError)
             prec, fmt = entry.get("precision"), str(entry.get("format", "")).lower()
             if not rel or prec not in ONNX_NAMES or entry.get("streaming"):
                 continue  # a streaming model takes frames, not clips: edgekd.bench.streaming measures it

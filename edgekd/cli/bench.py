@@ -22,11 +22,8 @@ def _ints(text: Optional[str], flag: str) -> list[int] | None:
 
     if text is None:
         return None
-    try:
-        values = [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise ConfigError(f"{flag} takes comma-separated integers, got {text!r}", f"e.g. {flag} 1,4,8") from None
-    if not values or any(v < 1 for v in values):
+    values = console.number_list(text, flag)
+    if any(v < 1 for v in values):
         raise ConfigError(f"{flag} needs positive integers, got {text!r}", f"e.g. {flag} 1,4,8")
     return values
 
@@ -117,8 +114,15 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Latency, accuracy and roofline of exported students on a hardware profile."""
         from edgekd.bench.api import bench_many
+        from edgekd.bench.artifacts import default_bench_dir
         from edgekd.bench.report import load_report, print_table
 
+        for t in targets:  # the reports are written last: find an unwritable folder before measuring
+            if t.exists():
+                console.check_writable(out or default_bench_dir(t), "bench folder", "pass --out with a folder you can write")
+        if len(targets) > 1:
+            console.check_writable(merged_out or default_bench_dir(targets[0]).parent.parent / "bench-compare",
+                                   "merged report folder", "pass --merged-out with a folder you can write")
         dirs, merged, v = bench_many(list(targets), profile, merged_dir=merged_out, out_dir=out,
                                      batch_sizes=_ints(batch_sizes, "--batch-sizes"), iterations=iterations,
                                      warmup=warmup, eval_data=eval_data, eval_limit=eval_limit, e2e_clips=e2e_clips,
@@ -158,6 +162,7 @@ def register(app: typer.Typer) -> None:
         prof = load_profile(profile)  # fail on a bad profile before training, not after
         overrides = flag_overrides(teacher, data=data, video_root=video_root, recipe=recipe, labeled=labeled) + list(set_ or [])
         cfg = with_templates(load_config(config, overrides), template)
+        console.check_run_folder(cfg)  # the run folder also holds the export and bench folders
         console.out.rule("[bold]1/3 distill")
         # and the supervised baseline, unless run.baseline=false
         run_dir = train_and_compare(cfg, reporter=console.reporter(), table_console=console.out)

@@ -52,6 +52,7 @@ def distill_cmd(
     else:
         cfg, run_dir = load_config(config, overrides), None
     cfg = with_templates(cfg, template)
+    console.check_run_folder(cfg, run_dir)
     from edgekd.distill.compare import train_and_compare
 
     train_and_compare(cfg, resume=run_dir, stop_after=stop_after, reporter=console.reporter(), table_console=console.out)
@@ -75,8 +76,12 @@ def eval_cmd(
     from edgekd.distill.config import resolve_run
     from edgekd.distill.evaluate import evaluate_run
 
-    r = evaluate_run(resolve_run(run), data=data, video_root=video_root, clips=clips, crops=crops,
-                     batch_size=batch_size, workers=workers, device=device, checkpoint="best.pt" if best else "checkpoint.pt", reporter=console.reporter())
+    run_dir, checkpoint = resolve_run(run), "best.pt" if best else "checkpoint.pt"
+    if run_dir.is_dir():  # eval.json and confusion.png go there: find out before evaluating
+        console.check_writable(run_dir, "run folder", f"pass {run_dir / checkpoint} to evaluate without writing "
+                                                      "eval.json, or copy the run to a folder you can write")
+    r = evaluate_run(run_dir, data=data, video_root=video_root, clips=clips, crops=crops, batch_size=batch_size,
+                     workers=workers, device=device, checkpoint=checkpoint, reporter=console.reporter())
     p = r["protocol"]
     table = Table(title=f"{r['run']}  ({r['student']}, {r['recipe']})")
     for col in ("videos", "views", "top-1", "top-5", "time"):
@@ -108,11 +113,18 @@ def ablate_cmd(
 ) -> None:
     """Train the supervised baseline and every recipe at each label fraction; write a markdown table + JSON."""
     from edgekd.distill.ablation import run_ablation
-    from edgekd.distill.config import flag_overrides
+    from edgekd.distill.config import flag_overrides, load_config
+    from edgekd.distill.recipes import RECIPES
 
-    run_ablation(fractions=[float(x) for x in labeled.split(",") if x],
-                 recipes=[r for r in recipes.split(",") if r] if recipes else None, epochs=epochs, out=out,
-                 data=data, overrides=flag_overrides(video_root=video_root) + list(set_), seeds=[int(s) for s in seeds.split(",") if s],
+    fractions = console.number_list(labeled, "--labeled", float, "0.05,0.1")
+    seed_list = console.number_list(seeds, "--seeds", int, "0,1,2")
+    names = [r for r in recipes.split(",") if r] if recipes else None
+    overrides = flag_overrides(video_root=video_root) + list(set_)
+    for recipe in names or RECIPES.names():  # every run's config holds before the first one trains
+        for fraction in fractions:
+            load_config(None, flag_overrides(recipe=recipe, labeled=fraction, epochs=epochs, data=data) + overrides)
+    console.check_writable(out, "ablation folder", "pass --out with a folder you can write")
+    run_ablation(fractions=fractions, recipes=names, epochs=epochs, out=out, data=data, overrides=overrides, seeds=seed_list,
                  reporter=console.reporter(), table_console=console.out)
 
 

@@ -53,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app, turning errors into one red line plus a hint."""
     argv = sys.argv[1:] if argv is None else argv
     console.state.debug = "--debug" in argv
+    console.state.argv = list(argv)
     console.state.reporter = console.Reporter(console.err)
     try:
         code = app(args=argv, prog_name="edgekd", standalone_mode=False)

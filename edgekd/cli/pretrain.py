@@ -16,7 +16,7 @@ from typing import List, Optional
 
 import typer
 
-from edgekd.cli.console import VIDEO_ROOT_HELP, out, reporter
+from edgekd.cli.console import VIDEO_ROOT_HELP, check_writable, out, reporter
 
 DATA_HELP = "Dataset (folder, manifest.json, CSV, UCF101/HMDB51 split files). Omit for the synthetic default."
 
@@ -55,6 +55,7 @@ def pretrain_cmd(
     cfg = merge(PretrainConfig(student=student, width=width, depth=depth, epochs=epochs, batch_size=batch_size,
                                lr=lr, kd_weight=kd_weight, temperature=temperature, seed=seed),
                 parse_overrides(set_), where="--set")
+    check_writable(out_dir, "output folder", "pass --out with a folder you can write")
     manifest = load_dataset(data, video_root=video_root, reporter=reporter())  # skipped videos: one warning line
     spec = default_data_spec(manifest, frames=frames, size=size)
     if split_file is not None:

@@ -17,7 +17,7 @@ from typing import List, Optional
 
 import typer
 
-from edgekd.cli.console import VIDEO_ROOT_HELP, err, out, reporter
+from edgekd.cli.console import VIDEO_ROOT_HELP, check_writable, err, out, reporter
 
 teacher_app = typer.Typer(name="teacher", help="Zero-shot, fine-tune, pretrain and cache teachers.",
                           no_args_is_help=True)
@@ -26,6 +26,7 @@ TEACHER_HELP = ("Teacher: embedded:vl|invariant|distinctive, a teacher folder, o
                 "an open_clip/Hugging Face model folder, or an edgekd run/checkpoint.pt.")
 DATA_HELP = "Dataset (folder, manifest.json, CSV, UCF101/HMDB51 split files). Omit for the synthetic default."
 TEMPLATE_HELP = 'Prompt template with {} for the class name (repeatable; several are ensembled).'
+OUT_HINT = "pass --out with a folder you can write"
 
 
 
@@ -148,6 +149,7 @@ def finetune_cmd(
     from edgekd.teachers.text import DEFAULT_TEMPLATES, check_templates
 
     refuse_existing(out_dir, force)
+    check_writable(out_dir, "teacher folder", OUT_HINT)
     cfg = FinetuneConfig(mode=mode, epochs=epochs, lr=lr, seed=seed, num_workers=workers,
                          templates=check_templates(template or DEFAULT_TEMPLATES)).resolved()
     manifest = _dataset(data, video_root)
@@ -213,6 +215,7 @@ def pretrain_cmd(
     if objective not in objectives:
         raise ConfigError(f"unknown objective {objective!r}", did_you_mean(objective, objectives))
     refuse_existing(out_dir, force)
+    check_writable(out_dir, "teacher folder", OUT_HINT)
     manifest = _dataset(data, video_root)
     spec = _spec(manifest, frames, size)
     given = {k: v for k, v in (("epochs", epochs), ("batch_size", batch_size), ("lr", lr), ("frames_in", frames_in))
@@ -322,6 +325,7 @@ def cache_cmd(
     from edgekd.teachers.cache import build_cache
     from edgekd.teachers.loading import EMBEDDED_PREFIX, load_teacher
 
+    check_writable(out_dir, "cache folder", OUT_HINT)
     manifest = _dataset(data, video_root)
     spec = _spec(manifest, frames, size)
     dev = _device(device)

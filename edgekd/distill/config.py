@@ -234,10 +234,14 @@ def _fail(key: str, msg: str, hint: str) -> None:
 def validate(cfg: DistillConfig) -> None:
     """Reject impossible values before any data is read or model built."""
     from edgekd.distill.recipes import AUTO, RECIPES
+    from edgekd.students import STUDENTS
 
-    if cfg.recipe.name != AUTO:
-        RECIPES.get(cfg.recipe.name)  # unknown recipe -> did-you-mean
+    STUDENTS.get(cfg.student.name)  # unknown student -> did-you-mean, before any teacher is built
     d, t, o, r = cfg.data, cfg.train, cfg.optim, cfg.recipe
+    if r.name != AUTO and RECIPES.get(r.name).two_stage and r.stage1_epochs is None and t.epochs < 2:
+        _fail("train.epochs", f"recipe {r.name} trains in two stages and needs 2 epochs or more, got {t.epochs} "
+                              "(one epoch would leave its classifier untrained)",
+              "pass --epochs 2 or more (stage 1 takes half), or a one-stage recipe such as kd or supervised")
     if d.split_file is None:
         if d.labeled is None and d.labeled_per_class is None:
             _fail("data.labeled", "no labels requested", "pass --labeled 0.1 (a fraction in (0, 1])")

@@ -113,13 +113,14 @@ def build_recipe(cfg: "DistillConfig") -> Recipe:
 AUTO = "auto"  # recipe.name: chosen from what the data and teachers allow (choose_recipe)
 
 
-def choose_recipe(cfg: "DistillConfig", manifest) -> tuple[str, str]:
-    """(recipe name, why) for recipe.name = "auto".
+def choose_recipe(cfg: "DistillConfig", manifest, unlabeled: int | None = None) -> tuple[str, str]:
+    """(recipe name, why) for recipe.name = "auto"; `unlabeled`: how many train videos the split leaves unlabeled.
 
     feature+pseudo (the VL paper's method, best on the synthetic set) when the vision-language teacher
     has real language to stand on: the videos' captions, or a CLIP-style teacher given by path.
     Otherwise timebalance: its teachers learn from the unlabeled videos themselves, while a VL teacher
-    built from class-name prompts knows no more than the few labeled videos.
+    built from class-name prompts knows no more than the few labeled videos. With no unlabeled video
+    at all, kd: the teacher fine-tuned on the labels, distilled on the labeled clips (Hinton).
     """
     from edgekd.distill.teacher_bank import EMBEDDED
     from edgekd.teachers.embedded_vl import has_captions
@@ -128,6 +129,9 @@ def choose_recipe(cfg: "DistillConfig", manifest) -> tuple[str, str]:
         return "feature+pseudo", f"a vision-language teacher was given ({cfg.teacher.vl})"
     if has_captions(manifest):
         return "feature+pseudo", "the videos have captions for the vision-language teacher"
+    if unlabeled == 0:
+        return "kd", ("every train video is labeled (0 unlabeled), so nothing is left for the TimeBalance teachers "
+                      "to learn from; kd distils the embedded teacher fine-tuned on the labels")
     return "timebalance", ("no captions in the data, so the TimeBalance teachers learn from the unlabeled videos; "
                            "--recipe feature+pseudo would build the VL teacher from class-name prompts")
 

@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from edgekd.errors import ExportError
+from edgekd.errors import EdgekdError, ExportError
 from edgekd.io import read_json
 
 INPUT_NAME = "video"
@@ -62,6 +62,15 @@ def file_entry(root: Path, rel: str, *, fmt: str, precision: str, **extra: Any) 
     path = root / rel
     return {"format": fmt, "precision": precision, "file": rel, "sha256": sha256_file(path),
             "bytes": path.stat().st_size, **extra}
+
+
+def check_sha256(path: Path, want: str | None, error: type[EdgekdError] = ExportError) -> None:
+    """A file artifact.json records must be that file still: a truncated or edited copy fails here, by name."""
+    from edgekd.io import sha256_file
+
+    if want and (got := sha256_file(path)) != want:
+        raise error(f"{path} is damaged or changed since export (sha256 {got[:12]}, {ARTIFACT_FILE} "
+                    f"recorded {want[:12]})", "re-export the run: edgekd export RUN --force")
 
 
 def now() -> str:

@@ -49,7 +49,8 @@ def test_ucf101_layout_every_recipe_then_export_and_bench(tmp_path, edgekd_home,
 
     # feature+pseudo builds only the VL teacher, from class-name prompts; kd with the same prompts reuses it
     prompt = ["--template", "a video of a person doing {}."]
-    assert main(["distill", *base, "--recipe", "feature+pseudo", "--name", "fp", "--no-baseline", *prompt]) == 0
+    assert main(["distill", *base, "--recipe", "feature+pseudo", "--epochs", "2", "--name", "fp",  # two stages
+                 "--no-baseline", *prompt]) == 0
     err = capsys.readouterr().err
     assert "building the embedded vl teacher from prompts" in err
     assert _built(edgekd_home) == ["distinctive", "invariant", "vl"]
