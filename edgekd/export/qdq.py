@@ -202,7 +202,9 @@ def check_trt_rules(model) -> list[str]:
                 bad.append(f"{n.name}: int32 bias dequantization")
             scale = inits.get(n.input[1])
             consumer = next((c for c in model.graph.node if n.output[0] in c.input), None)
-            if consumer is not None and consumer.op_type == "Conv" and scale is not None and len(scale.dims) != 1:
+            is_conv_weight = consumer is not None and consumer.op_type == "Conv" and consumer.input[1] == n.output[0]
+            # one scale for the whole weight (a scalar or a 1-element vector) while the Conv has several outputs
+            if is_conv_weight and scale is not None and (len(scale.dims) != 1 or scale.dims[0] < w.dims[0]):
                 bad.append(f"{n.name}: Conv weight quantized per tensor, not per output channel")
         elif n.op_type == "DequantizeLinear" and n.input[0] in producers and producers[n.input[0]].op_type != "QuantizeLinear":
             bad.append(f"{n.name}: DequantizeLinear not fed by a QuantizeLinear")

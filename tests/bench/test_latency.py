@@ -3,7 +3,7 @@ import time
 import numpy as np
 import pytest
 
-from edgekd.bench.latency import MemoryProbe, make_batch, summarize, time_calls
+from edgekd.bench.latency import MemoryProbe, end_to_end, make_batch, summarize, time_calls
 
 
 class SleepRunner:
@@ -38,6 +38,34 @@ def test_known_delay_gives_p50_close_to_it():
     assert s.min_ms <= s.p50_ms <= s.p90_ms <= s.p99_ms <= s.max_ms
     assert s.clips_per_s == pytest.approx(2 * 1e3 / s.mean_ms)
     assert s.frames_per_s == pytest.approx(8 * s.clips_per_s)
+
+
+class AsyncRunner(SleepRunner):
+    """A GPU-like runner: run() only queues the work and returns at once; synchronize() waits for it."""
+
+    def run(self, batch):
+        self.calls += 1
+        return np.zeros((len(batch), 4), np.float32)
+
+    def synchronize(self) -> None:
+        self.synced += 1
+        time.sleep(self.delay)
+
+
+def test_timed_window_includes_the_device_work_synchronize_waits_for():
+    delay = 0.02
+    times = time_calls(AsyncRunner(delay), make_batch(np.zeros((3, 2, 4, 4), np.float32), 1), warmup=1, iterations=5)
+    assert min(times) >= delay  # a timer stopped before synchronize() reads ~0 ms
+
+
+def test_end_to_end_engine_time_includes_synchronize():
+    import torch
+
+    delay = 0.02
+    clips = [{"video": torch.zeros(3, 2, 4, 4)}] * 2  # what ClipDataset[i] gives: decode cost ~0 here
+    s = end_to_end(AsyncRunner(delay), clips, n=4, frames=2, warmup=1)
+    assert s.engine.min_ms >= delay * 1e3 and s.total.min_ms >= delay * 1e3
+    assert s.decode_preprocess.max_ms < delay * 1e3  # the wait is the engine's, not the decoder's
 
 
 def test_summarize_exact_percentiles():

@@ -47,9 +47,10 @@ def calibrate_batchnorm(model, x) -> None:
 
 
 def make_checkpoint(run_dir: Path, name: str, manifest_path: Path, state_dict=None, seed: int = 0,
-                    frames: int | None = None, **kwargs) -> Path:
-    """A random-weight `name` student for `manifest_path`'s classes (clip length `frames` if given),
-    BatchNorm statistics calibrated on the dataset's train clips so its logits vary with the input."""
+                    frames: int | None = None, spec_fields: dict | None = None, **kwargs) -> Path:
+    """A random-weight `name` student for `manifest_path`'s classes (clip length `frames` if given,
+    other DataSpec fields from `spec_fields`), BatchNorm statistics calibrated on the dataset's train
+    clips so its logits vary with the input."""
     import dataclasses
 
     import torch
@@ -61,6 +62,7 @@ def make_checkpoint(run_dir: Path, name: str, manifest_path: Path, state_dict=No
     spec = default_data_spec(Manifest.load(manifest_path))
     if frames:
         spec = dataclasses.replace(spec, frames=frames)
+    spec = dataclasses.replace(spec, **(spec_fields or {}))
     torch.manual_seed(seed)
     model = build_student(name, num_classes=spec.num_classes, frames=spec.frames, size=spec.size, **kwargs)
     if state_dict is None:
@@ -162,3 +164,19 @@ def deploy_export(trained_tiny3d, tmp_path_factory) -> Path:
 
     return export_run(trained_tiny3d, tmp_path_factory.mktemp("deploy") / "export", parity_clips=16, noise_inputs=2,
                       deepstream=True, triton=True, trt=True, precision="int8", max_batch=4)
+
+
+@pytest.fixture(scope="session")
+def tiny_spec_onnx(tiny_synth, tmp_path_factory):
+    """(student.onnx of a random tiny3d at half width, its DataSpec): a graph to quantize or inspect."""
+    import torch
+
+    from edgekd.data.manifest import Manifest, default_data_spec
+    from edgekd.export.onnx_export import export_onnx
+    from edgekd.students import build_student
+
+    spec = default_data_spec(Manifest.load(tiny_synth))
+    torch.manual_seed(0)
+    model = build_student("tiny3d", num_classes=spec.num_classes, frames=spec.frames, size=spec.size, width=0.5)
+    path = tmp_path_factory.mktemp("tiny_onnx") / "student.onnx"
+    return export_onnx(model, spec, path, student_name="tiny3d").path, spec

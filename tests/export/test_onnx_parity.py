@@ -58,6 +58,55 @@ def test_static_batch_and_opset_choice(tiny_synth, tmp_path, make_ckpt):
     assert model.graph.input[0].type.tensor_type.shape.dim[0].dim_value == 1  # static: one clip per run
 
 
+def test_metadata_carries_the_runs_mean_and_std(tiny_synth, tmp_path, make_ckpt):
+    """Read back from the file, each field equals the checkpoint's own spec (mean != std, channels differ)."""
+    from edgekd.checkpoint import load_checkpoint
+    from edgekd.export.api import export_run
+    from edgekd.runtime.artifact import read_metadata, spec_from_metadata
+
+    run = make_ckpt(tmp_path / "run", "tiny3d", tiny_synth, width=0.5,
+                    spec_fields={"mean": (0.1, 0.2, 0.3), "std": (0.6, 0.5, 0.4)})
+    out = export_run(run, int8=False, parity_clips=2, noise_inputs=1)
+    saved = load_checkpoint(run / "checkpoint.pt")["data_spec"]
+    meta = read_metadata(out / "student.onnx")
+    assert json.loads(meta["mean"]) == list(saved["mean"]) == [0.1, 0.2, 0.3]
+    assert json.loads(meta["std"]) == list(saved["std"]) == [0.6, 0.5, 0.4]
+    assert spec_from_metadata(meta) == {k: list(v) if isinstance(v, tuple) else v for k, v in saved.items()}
+
+
+class PerturbedExport:
+    """export_onnx, then one Conv weight in the written file nudged: an ONNX that is not the model."""
+
+    def __init__(self, real):
+        self.real = real
+
+    def __call__(self, *args, **kwargs):
+        import onnx
+        from onnx import numpy_helper
+
+        info = self.real(*args, **kwargs)
+        model = onnx.load(str(info.path))
+        inits = {i.name: i for i in model.graph.initializer}
+        w = inits[next(n.input[1] for n in model.graph.node if n.op_type == "Conv")]
+        a = numpy_helper.to_array(w)
+        a = a + 0.1 * a.std() * np.random.default_rng(0).standard_normal(a.shape).astype(a.dtype)
+        w.CopyFrom(numpy_helper.from_array(a, w.name))
+        onnx.save(model, str(info.path))
+        return info
+
+
+def test_parity_refuses_an_onnx_that_is_not_the_model(tiny_synth, tmp_path, make_ckpt, monkeypatch):
+    """FP32 parity must run the file against PyTorch: a perturbed weight in the ONNX fails the export."""
+    from edgekd.export import onnx_export
+    from edgekd.export.api import export_run
+
+    run = make_ckpt(tmp_path / "run", "tiny3d", tiny_synth, width=0.5)
+    monkeypatch.setattr(onnx_export, "export_onnx", PerturbedExport(onnx_export.export_onnx))
+    with pytest.raises(ExportError, match=r"student.onnx \(ONNX Runtime FP32\) does not match PyTorch"):
+        export_run(run, int8=False, parity_clips=4, noise_inputs=2)
+    assert not (run / "export").exists()
+
+
 def test_unproducible_opset_is_a_clear_error(tiny_synth, tmp_path, make_ckpt):
     from edgekd.export.api import export_run
 

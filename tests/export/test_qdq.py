@@ -55,7 +55,7 @@ def test_int8_graph_follows_tensorrt_rules(deploy_export):
     assert check_trt_rules(model) == []
 
 
-def test_rule_checker_catches_asymmetric_and_per_tensor(deploy_export):
+def test_rule_checker_catches_asymmetric_and_uint8_zero_points(deploy_export):
     import onnx
     from onnx import numpy_helper
 
@@ -69,6 +69,40 @@ def test_rule_checker_catches_asymmetric_and_per_tensor(deploy_export):
     assert any("non-zero zero point" in p for p in check_trt_rules(model))
     zp.CopyFrom(numpy_helper.from_array(np.array(3, np.uint8), zp.name))
     assert any("not INT8" in p for p in check_trt_rules(model))
+
+
+@pytest.mark.parametrize("per_channel", [True, False])
+def test_rule_checker_flags_per_tensor_conv_weights(tiny_spec_onnx, tmp_path, per_channel):
+    """A real symmetric-int8 Q/DQ graph (ORT's quantizer) with per-tensor weight scales: every Conv
+    weight is flagged, and only those; the per-channel graph of the same model has none flagged."""
+    import onnx
+    from onnx import numpy_helper
+
+    from edgekd.export.int8 import Int8Settings, quantize_int8
+    from edgekd.export.parity import noise_inputs
+    from edgekd.export.qdq import check_trt_rules
+
+    path, spec = tiny_spec_onnx
+    settings = Int8Settings(method="minmax", per_channel=per_channel, activation="int8", reduce_range=False)
+    quantize_int8(path, tmp_path / "q.onnx", noise_inputs(spec, 4), settings)
+    model = onnx.load(str(tmp_path / "q.onnx"))
+    inits = {i.name: i for i in model.graph.initializer}
+    producers = {o: n for n in model.graph.node for o in n.output}
+    weight_dqs = [producers[c.input[1]] for c in model.graph.node if c.op_type == "Conv"]
+    assert len(weight_dqs) >= 3 and all(d.op_type == "DequantizeLinear" for d in weight_dqs)
+    per_tensor = {d.name for d in weight_dqs if inits[d.input[1]].dims == []}  # a scalar scale
+    assert per_tensor == (set() if per_channel else {d.name for d in weight_dqs})
+    rule = ": Conv weight quantized per tensor"
+
+    def flagged():
+        return {p.partition(rule)[0] for p in check_trt_rules(model) if rule in p}
+
+    assert flagged() == per_tensor
+    if not per_channel:  # the same scales written as 1-element vectors: still one scale per weight
+        for d in weight_dqs:
+            for name in d.input[1:]:
+                inits[name].CopyFrom(numpy_helper.from_array(numpy_helper.to_array(inits[name]).reshape(1), name))
+        assert flagged() == per_tensor
 
 
 def test_int8_accuracy_with_tensorrt_arithmetic(deploy_export):
