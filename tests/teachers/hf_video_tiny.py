@@ -27,8 +27,9 @@ CONFIGS = {
 }
 
 
-def hf_video_dir(folder: Path, family: str, labels: list[str] | None = None, seed: int = 0) -> Path:
-    """A save_pretrained folder: the bare encoder, or with `labels` the video classifier over them."""
+def hf_video_dir(folder: Path, family: str, labels: list[str] | None = None, seed: int = 0, **config) -> Path:
+    """A save_pretrained folder: the bare encoder, or with `labels` the video classifier over them.
+    `config` overrides the tiny config (benchmarks/teacher_cache.py times a bigger one)."""
     import torch
     import transformers
 
@@ -36,6 +37,7 @@ def hf_video_dir(folder: Path, family: str, labels: list[str] | None = None, see
 
     prepare_offline()
     config_cls, encoder, classifier, kwargs = CONFIGS[family]
+    kwargs = {**kwargs, **config}
     if labels:
         kwargs = {**kwargs, "id2label": dict(enumerate(labels)), "label2id": {n: i for i, n in enumerate(labels)}}
     torch.manual_seed(seed)
