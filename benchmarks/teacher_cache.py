@@ -17,6 +17,8 @@ cache lookups), all measured in this run; the raw per-arm sums are printed as we
     python benchmarks/teacher_cache.py                       # synthetic dataset, a tiny3d x2 teacher
     python benchmarks/teacher_cache.py --teacher runs/big    # any teacher spec load_teacher reads
     python benchmarks/teacher_cache.py --rounds 3 --teacher-width 4 --threads 2
+    python benchmarks/teacher_cache.py --hf videomae        # a transformer teacher (random ViT-S/16-like
+                                                             # VideoMAE: 4 layers, 8 frames at 112 px)
 
 The default teacher is a freshly initialised tiny3d of twice the student's width (--teacher-width):
 its cost per clip, which is all this benchmark measures, does not depend on the values of its
@@ -30,6 +32,22 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+
+HF_SMALL = dict(hidden_size=192, intermediate_size=768, num_hidden_layers=4, num_attention_heads=3, patch_size=16)
+HF_SIZES = {"videomae": dict(image_size=112, num_frames=8), "timesformer": dict(image_size=112, num_frames=8),
+            "vivit": dict(image_size=112, num_frames=8, tubelet_size=[2, 16, 16]),
+            "vjepa2": dict(crop_size=112, frames_per_clip=8)}
+
+
+def build_hf_teacher(family: str, spec, folder: Path):
+    """A random transformers video encoder of `family` (HF_SMALL), through load_teacher like a user's."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "teachers"))
+    from hf_video_tiny import hf_video_dir
+
+    from edgekd.teachers.loading import load_teacher
+
+    return load_teacher(hf_video_dir(folder, family, **HF_SMALL, **HF_SIZES[family]), spec).freeze()
 
 
 def build_default_teacher(spec, width: float):
@@ -88,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", default=None, help="dataset path (default: the embedded synthetic dataset)")
     ap.add_argument("--teacher", default=None, help="teacher spec for load_teacher (default: a fresh tiny3d)")
+    ap.add_argument("--hf", default=None, choices=sorted(HF_SIZES), help="time a random transformers video "
+                    "teacher of this family (HF_SMALL) instead")
     ap.add_argument("--teacher-width", type=float, default=2.0, help="width of the default tiny3d teacher")
     ap.add_argument("--rounds", type=int, default=2, help="timed epochs (after one warm-up pass)")
     ap.add_argument("--batch-size", type=int, default=16)
@@ -108,13 +128,18 @@ def main(argv: list[str] | None = None) -> int:
     manifest = load_dataset(args.data)
     spec = default_data_spec(manifest)
     train = manifest.split("train")
-    if args.teacher:
+    hf_dir = tempfile.TemporaryDirectory(prefix="edgekd-hf-teacher-")
+    if args.hf:
+        teacher = build_hf_teacher(args.hf, spec, Path(hf_dir.name) / args.hf)
+    elif args.teacher:
         from edgekd.teachers.loading import load_teacher
 
         teacher = load_teacher(args.teacher, spec, manifest=manifest).freeze()
     else:
         teacher = build_default_teacher(spec, args.teacher_width)
-    label = args.teacher or f"tiny3d x{args.teacher_width:g} (fresh)"
+    label = (f"{teacher.config['class']} (random, {HF_SMALL['num_hidden_layers']} layers x "
+             f"{HF_SMALL['hidden_size']}, {teacher.num_frames} x {teacher.image_size} px)" if args.hf else
+             args.teacher or f"tiny3d x{args.teacher_width:g} (fresh)")
     name = "teacher"
 
     with tempfile.TemporaryDirectory(prefix="edgekd-cache-bench-") as tmp:

@@ -159,6 +159,13 @@ def load_teachers(cfg, recipe: "Recipe", manifest, split, spec: "DataSpec",
             from edgekd.teachers import load_teacher
 
             by_spec[spec_str] = load_teacher(spec_str, spec)
+    heads = {id(by_spec[s]): by_spec[s] for r, s in specs.items() if r in recipe.head_roles and not s.startswith(EMBEDDED)}
+    if heads:  # outside teachers: their own head, CLIP zero-shot prompts, or one fitted on the labeled split
+        from edgekd.teachers.hf_head import provide_head
+
+        for teacher in heads.values():
+            provide_head(teacher.to(device), manifest, split, spec, templates=cfg.teacher.templates, workers=cfg.data.workers,
+                         reporter=reporter)
     teachers = {**(given or {}), **{role: by_spec[s] for role, s in specs.items()}}
     teachers = {role: teachers[role] for role in recipe.roles}
     for role, teacher in teachers.items():

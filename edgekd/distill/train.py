@@ -528,7 +528,8 @@ def _print_header(reporter: Reporter, cfg, run_dir, data, recipe, bank, student,
                   f"{len(data.unlabeled.entries)} unlabeled train videos, {len(data.test.entries)} test, "
                   f"{s.num_classes} classes")
     if bank.teachers:
-        roles = ", ".join(f"{r}={type(tt).__name__}" for r, tt in bank.teachers.items())
+        roles = ", ".join(f"{r}={type(tt).__name__}" + (f" (head: {tt.head_source})" if getattr(tt, "head_source", None) else "")
+                          for r, tt in bank.teachers.items())
         table.add_row("teachers", roles + (f" (cache {cfg.teacher.cache})" if bank.cache is not None else ""))
     t = cfg.train
     table.add_row("train", f"{t.epochs} epochs x {spe} steps, batch {t.batch_size} labeled + "

@@ -9,7 +9,9 @@ Teacher specs (nothing is ever downloaded; weights must already be on disk):
                                   model-config .json, WEIGHTS a .pt/.pth/.bin/.safetensors file
     DIR with open_clip_config.json
                                   an open_clip model in its hub layout (config + weights in one folder)
-    DIR with config.json          a Hugging Face CLIPModel or XCLIPModel (save_pretrained layout)
+    DIR with config.json          a Hugging Face CLIPModel or XCLIPModel, or a video model (VideoMAE,
+                                  TimeSformer, ViViT, V-JEPA 2: edgekd.teachers.hf_video), save_pretrained layout
+    ORG/NAME                      a Hugging Face model id, read from the local hub cache (edgekd.teachers.hf_cache)
     runs/NAME or .../checkpoint.pt
                                   an edgekd student checkpoint (edgekd.teachers.checkpoint_teacher)
     torchvision:NAME:WEIGHTS      a torchvision video model with a local state_dict (same module)
@@ -36,6 +38,7 @@ from edgekd import __version__
 from edgekd.checkpoint import DataSpec
 from edgekd.errors import TeacherError
 from edgekd.io import atomic_path, load_torch_file, read_json, sha256_file, write_json
+from edgekd.teachers.hf_cache import is_model_id, resolve_model_id
 
 FOLDER_FORMAT = "edgekd-teacher"
 FOLDER_VERSION = 1
@@ -52,8 +55,8 @@ LOADERS = {
 }
 
 SPEC_HELP = ("a teacher is embedded:vl|invariant|distinctive, a teacher folder (teacher.json), "
-             "open_clip:ARCH:WEIGHTS, an open_clip or Hugging Face model folder, an edgekd run/checkpoint.pt, "
-             "or torchvision:NAME:WEIGHTS")
+             "open_clip:ARCH:WEIGHTS, an open_clip or Hugging Face model folder or cached model id (ORG/NAME), "
+             "an edgekd run/checkpoint.pt, or torchvision:NAME:WEIGHTS")
 
 
 # -- teacher folders ------------------------------------------------------------------------------
@@ -208,6 +211,8 @@ def load_teacher(spec: str | Path, data_spec: DataSpec, *, manifest=None, split=
         teacher = _load_dir(path, data_spec, **opts)
     elif path.exists():
         raise TeacherError(f"{path} is not a teacher edgekd can read", SPEC_HELP)
+    elif is_model_id(text):
+        teacher = _load_dir(_cached_model(text), data_spec, **opts)
     else:
         raise TeacherError(f"no teacher at {path}" if ("/" in text or path.suffix) else
                            f"unknown teacher {text!r}", SPEC_HELP)
@@ -215,6 +220,14 @@ def load_teacher(spec: str | Path, data_spec: DataSpec, *, manifest=None, split=
         teacher.source = text
     check_teacher(teacher, data_spec, probe=probe)
     return teacher
+
+
+def _cached_model(model_id: str) -> Path:
+    """A Hugging Face model id: its snapshot folder in the local hub cache."""
+    try:
+        return resolve_model_id(model_id)
+    except TeacherError as e:
+        raise TeacherError(f"no folder {model_id} here, and {e.message}", e.hint) from e
 
 
 def _load_dir(path: Path, data_spec: DataSpec, **opts):

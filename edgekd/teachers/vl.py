@@ -310,15 +310,19 @@ def hf_model_type(folder: str | Path) -> str | None:
     return str(read_json(cfg, TeacherError, "fix or replace config.json").get("model_type"))
 
 
-def load_hf_dir(folder: str | Path, data_spec: DataSpec, **opts) -> VisionLanguageTeacher:
-    """A local Hugging Face CLIPModel or XCLIPModel folder (detected from config.json's model_type)."""
+def load_hf_dir(folder: str | Path, data_spec: DataSpec, **opts):
+    """A local Hugging Face folder (detected from config.json's model_type): CLIPModel, XCLIPModel, or a
+    video model of edgekd.teachers.hf_video.FAMILIES."""
     folder = Path(folder).expanduser().resolve()
     model_type = hf_model_type(folder)
     if model_type is None:
         raise TeacherError(f"{folder} has no config.json", "pass a folder written by save_pretrained")
-    if model_type not in HF_MODEL_TYPES:
+    from edgekd.teachers.hf_video import FAMILIES
+
+    if model_type not in HF_MODEL_TYPES and model_type not in FAMILIES:
         raise TeacherError(f"{folder}: Hugging Face model_type {model_type!r} is not a supported teacher",
-                           "supported: " + ", ".join(f"{k} ({v})" for k, v in HF_MODEL_TYPES.items()))
+                           "supported: " + ", ".join([*(f"{k} ({v})" for k, v in HF_MODEL_TYPES.items()),
+                                                      *(f"{k} ({f.encoder}, {f.classifier})" for k, f in FAMILIES.items())]))
     if not any((folder / f).is_file() for f in HF_WEIGHT_FILES):
         raise TeacherError(f"{folder} has config.json but no weights ({' or '.join(HF_WEIGHT_FILES[::2])})",
                            "put the model's weight files in that folder; " + WEIGHTS_HINT)
@@ -328,6 +332,10 @@ def load_hf_dir(folder: str | Path, data_spec: DataSpec, **opts) -> VisionLangua
     except ImportError as e:
         raise TeacherError("Hugging Face teachers need the transformers package",
                            "pip install transformers (or edgekd[vl])") from e
+    if model_type in FAMILIES:
+        from edgekd.teachers.hf_video import load_hf_video
+
+        return load_hf_video(folder, model_type, data_spec, **opts)
     model = _hf_model(folder, HF_MODEL_TYPES[model_type])
     tokenizer = _hf_tokenizer(folder)
     image_size, mean, std = _hf_preprocess(folder, model.config.vision_config)
