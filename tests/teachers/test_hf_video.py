@@ -114,10 +114,10 @@ def test_distill_kd_with_a_kinetics_head_fits_one_once(distill_flags, tmp_path, 
 
 def test_distill_vl_roles(distill_flags, tmp_path, capsys):
     clip = hf_clip_dir(tmp_path / "clip")
-    assert distill(distill_flags, "feature+pseudo", f"vl={clip}") == 0     # pseudo-labels from zero-shot prompts
+    assert distill(distill_flags + ["--set", "train.epochs=2"], "feature+pseudo", f"vl={clip}") == 0  # 2 stages; zero-shot pseudo-labels
     assert "(head: zero-shot prompts (4 classes))" in said(capsys)
     timesformer = hf_video_dir(tmp_path / "tsf", "timesformer")
-    assert distill(distill_flags + ["--set", "run.name=f"], "feature", f"vl={timesformer}") == 0
+    assert distill(distill_flags + ["--set", "run.name=f", "--set", "train.epochs=2"], "feature", f"vl={timesformer}") == 0
     xclip = hf_xclip_dir(tmp_path / "xclip")
     assert distill(distill_flags + ["--set", "run.name=p"], "pseudo", f"vl={xclip}") == 0
 
