@@ -40,7 +40,7 @@ def one_node_onnx(path: Path) -> Path:
 
 def tiny3d_onnx(path: Path) -> Path:
     import edgekd.students  # noqa: F401
-    from edgekd.checkpoint import DataSpec
+    from edgekd.data.spec import DataSpec
     from edgekd.export.onnx_export import export_onnx
     from edgekd.students import build_student
 

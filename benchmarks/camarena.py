@@ -97,7 +97,7 @@ def run(args, name: str, student: str, teacher: str | None, seed: int) -> str:
     global _DATA
     import torch
 
-    from edgekd.distill.pretrain import PretrainConfig, pretrain_pcl
+    from edgekd.pretrain.pcl import PretrainConfig, pretrain_pcl
     from edgekd.distill.probe import linear_probe
 
     folder = Path(args.out) / name

@@ -4,7 +4,7 @@
 
 Datasets: PATH (any layout edgekd reads), or by default the embedded synthetic set (64x64 H.264)
 and a generated UCF101-format set (320x240 MPEG-4 AVI, 16 x 112 px clips, with an empty, a truncated
-and a non-video file listed in its split; edgekd.data.layouts). Broken videos are found once by an
+and a non-video file listed in its split; edgekd.data.fixtures). Broken videos are found once by an
 untimed first decode pass, reported in one line and skipped by both the raw decode and the loader.
 
 For each dataset and decode backend:
@@ -93,7 +93,7 @@ def loader_rate(manifest, spec, backend: str, batch_size: int, workers: int, epo
 
 def ucf101_format_set(folder: Path, reporter) -> Path:
     """6 classes x 11 videos of 40 frames (60 train), 320x240 MPEG-4 AVI, plus 3 broken files (made once)."""
-    from edgekd.data.layouts import make_ucf101
+    from edgekd.data.fixtures import make_ucf101
 
     split_dir = folder / "ucfTrainTestlist"
     if not split_dir.is_dir():

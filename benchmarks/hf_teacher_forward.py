@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
     from hf_video_tiny import CONFIGS, hf_video_dir
 
-    from edgekd.checkpoint import DataSpec
+    from edgekd.data.spec import DataSpec
     from edgekd.teachers import load_teacher
 
     torch.set_num_threads(args.threads)

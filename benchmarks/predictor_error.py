@@ -32,7 +32,7 @@ def main() -> None:
 
     from edgekd.bench.latency import summarize, time_calls
     from edgekd.bench.predictor import RATIO, predict_model
-    from edgekd.checkpoint import DataSpec
+    from edgekd.data.spec import DataSpec
     from edgekd.export.onnx_export import export_onnx
     from edgekd.runtime.host import collect, host_profile
     from edgekd.runtime.runners import OrtRunner

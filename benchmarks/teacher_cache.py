@@ -51,7 +51,7 @@ def build_hf_teacher(family: str, spec, folder: Path):
 
 
 def build_default_teacher(spec, width: float):
-    from edgekd.teachers.timebalance import build_ssl_teacher
+    from edgekd.teachers.ssl_teacher import build_ssl_teacher
 
     return build_ssl_teacher("invariant", spec, "tiny3d", {"width": width}).freeze()
 
@@ -132,9 +132,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.hf:
         teacher = build_hf_teacher(args.hf, spec, Path(hf_dir.name) / args.hf)
     elif args.teacher:
+        from edgekd.pretrain.embedded import load_embedded
         from edgekd.teachers.loading import load_teacher
 
-        teacher = load_teacher(args.teacher, spec, manifest=manifest).freeze()
+        build = lambda name: load_embedded(name, manifest, None, spec)  # noqa: E731  (embedded:NAME specs)
+        teacher = load_teacher(args.teacher, spec, embedded=build).freeze()
     else:
         teacher = build_default_teacher(spec, args.teacher_width)
     label = (f"{teacher.config['class']} (random, {HF_SMALL['num_hidden_layers']} layers x "

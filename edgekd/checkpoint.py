@@ -16,51 +16,17 @@ Layout (all plain types, loadable with `torch.load(weights_only=True)`):
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Any
 
 from edgekd import __version__
+from edgekd.data.spec import DataSpec
 from edgekd.errors import CheckpointError
 from edgekd.io import atomic_path, load_torch_file
 
 KIND = "edgekd-student"
 CHECKPOINT_HINT = ("pass a run folder or checkpoint.pt written by `edgekd distill`; if the run was cut off, "
                    "train it again (edgekd distill --name NEW)")
-
-# Kinetics statistics, the usual default for video models.
-KINETICS_MEAN = (0.43216, 0.394666, 0.37645)
-KINETICS_STD = (0.22803, 0.22145, 0.216989)
-
-
-@dataclasses.dataclass(frozen=True)
-class DataSpec:
-    """What the model expects as input: (B, 3, frames, size, size), normalized by mean/std."""
-
-    frames: int
-    size: int
-    class_names: tuple[str, ...]
-    mean: tuple[float, float, float] = KINETICS_MEAN
-    std: tuple[float, float, float] = KINETICS_STD
-    frame_stride: int = 1  # decode every `frame_stride`-th frame when sampling a clip
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.class_names)
-
-    def input_shape(self, batch: int = 1) -> tuple[int, int, int, int, int]:
-        return (batch, 3, self.frames, self.size, self.size)
-
-    def to_dict(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "DataSpec":
-        known = {f.name for f in dataclasses.fields(cls)}
-        d = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items() if k in known}
-        return cls(**d)
-
 
 def save_checkpoint(path: str | Path, *, student_name: str, student_kwargs: dict[str, Any],
                     state_dict: dict[str, Any], data_spec: DataSpec, config: dict[str, Any],

@@ -1,4 +1,4 @@
-"""UCF101- and HMDB51-format datasets as the real downloads unpack, for tests (see edgekd/data/layouts.py).
+"""UCF101- and HMDB51-format datasets as the real downloads unpack, for tests (see edgekd/data/fixtures.py).
 
     from datasets import make_ucf101, make_hmdb51, bad_videos
 
@@ -14,4 +14,4 @@
 Class k shows synthetic motion k (learnable labels). Use small `frames`/`size` where 320x240 is not the point.
 """
 
-from edgekd.data.layouts import BAD_KINDS, HMDB_CLASSES, UCF_CLASSES, bad_videos, make_hmdb51, make_ucf101  # noqa: F401
+from edgekd.data.fixtures import BAD_KINDS, HMDB_CLASSES, UCF_CLASSES, bad_videos, make_hmdb51, make_ucf101  # noqa: F401

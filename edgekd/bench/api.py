@@ -142,19 +142,18 @@ def _fp16_accuracy_only(model, evalset: EvalSet, ref: np.ndarray | None, rep) ->
     return _accuracy(np.concatenate(out), evalset, ref)
 
 
-def bench(export_dir_or_run: str | Path, profile: str | Path | Profile = "host", *, reporter=None,
-          request: BenchRequest | None = None, **fields: Any) -> Path:
-    """Benchmark a run/export on `profile`; returns the bench folder (report.json, report.md, pareto.png)."""
-    from edgekd.bench.predictor import predict_model
-    from edgekd.bench.roofline import count_cost, efficiency, floor
-    from edgekd.report import Reporter
+@dataclasses.dataclass
+class _Plan:
+    """A BenchRequest resolved against its profile: what to time, how often, where to write."""
 
-    req = request or BenchRequest(**fields)
-    rep = reporter or Reporter.quiet()
-    prof = load_profile(profile)
-    batch_sizes = tuple(req.batch_sizes or prof.batch_sizes)
-    iterations = prof.iterations if req.iterations is None else req.iterations
-    warmup = prof.warmup if req.warmup is None else req.warmup
+    prof: Profile
+    batch_sizes: tuple[int, ...]
+    iterations: int
+    warmup: int
+    e2e_clips: int
+
+
+def _plan(req: BenchRequest, prof: Profile) -> _Plan:
     for key, values, allowed in (("runtimes", req.runtimes, prof.runtimes),
                                  ("precisions", req.precisions, prof.precisions)):
         for v in values or ():
@@ -163,10 +162,102 @@ def bench(export_dir_or_run: str | Path, profile: str | Path | Profile = "host",
 
                 raise ConfigError(f"{key}: {v!r} is not in profile {prof.name}'s {key} ({', '.join(allowed)})",
                                   did_you_mean(v, list(allowed)))
-    if iterations < 1 or any(b < 1 for b in batch_sizes) or warmup < 0:
+    plan = _Plan(prof, tuple(req.batch_sizes or prof.batch_sizes),
+                 prof.iterations if req.iterations is None else req.iterations,
+                 prof.warmup if req.warmup is None else req.warmup, 0)
+    if plan.iterations < 1 or any(b < 1 for b in plan.batch_sizes) or plan.warmup < 0:
         raise ConfigError("iterations and batch sizes must be >= 1, warmup >= 0", "e.g. --iterations 50 --batch-sizes 1,4")
-    e2e_clips = min(iterations, 20) if req.e2e_clips is None else req.e2e_clips
+    plan.e2e_clips = min(plan.iterations, 20) if req.e2e_clips is None else req.e2e_clips
+    return plan
 
+
+def _model_and_cost(target, spec) -> tuple[Any, Any, str | None]:
+    """(PyTorch fp32 model or None, its counted cost or None, why there is no cost)."""
+    from edgekd.bench.roofline import count_cost
+
+    if target.checkpoint is None:
+        return None, None, "no checkpoint: the roofline counts FLOPs and bytes from the PyTorch model"
+    from edgekd.checkpoint import build_student_from_checkpoint, load_checkpoint
+
+    model, _ = build_student_from_checkpoint(load_checkpoint(target.checkpoint))
+    model = model.float().cpu().eval()
+    try:
+        return model, count_cost(copy.deepcopy(model), spec.input_shape(1)), None
+    except Exception as e:  # noqa: BLE001 - a model FlopCounterMode cannot trace still gets measured
+        return model, None, f"counting FLOPs failed: {_reason(e)}"
+
+
+def _floors(cost, prof: Profile) -> dict[str, Any]:
+    """Speed-of-light floor per precision at batch 1."""
+    from edgekd.bench.roofline import floor
+
+    floors = {p: floor(cost, prof, p, 1) for p in prof.precisions}
+    if prof.name == "host" and prof.kind == "cpu":
+        # a clip whose weights and activations fit in the last-level cache never waits on DRAM:
+        # its floor is the compute time (the DRAM floor would be beaten, efficiency > 100 %)
+        from edgekd.runtime.host import last_level_cache_bytes
+
+        llc = last_level_cache_bytes()
+        for p, f in floors.items():
+            if llc and cost.bytes(p) <= llc and f.bound == "memory":
+                floors[p] = dataclasses.replace(f, floor_ms=f.compute_ms, bound="compute (fits in cache)")
+    return floors
+
+
+def _roofline(rows: list[dict[str, Any]], floors: dict[str, Any], prof: Profile, on_target: bool) -> None:
+    """Each accelerated row's floor and, on the profile's hardware, its efficiency against it."""
+    from edgekd.bench.roofline import efficiency
+
+    for row in rows:
+        f = floors.get(row["precision"])
+        if f is None or row["runtime"] not in ACCELERATED[prof.kind]:
+            row["roofline"] = None
+            continue
+        b1 = next((s for s in row["latency"] if s.get("batch_size") == 1 and "p50_ms" in s), None)
+        row["roofline"] = {"floor_ms": f.floor_ms, "bound": f.bound,
+                           "efficiency": efficiency(f.floor_ms, b1["p50_ms"]) if on_target and b1 else None}
+
+
+def _estimates(rows, floors, cost, model, spec, plan: _Plan, evalset, reference, rep) -> list[dict[str, Any]]:
+    """Off the profile's hardware: per-layer latency estimates with their band, per precision."""
+    from edgekd.bench.predictor import predict_model
+
+    prof, out = plan.prof, []
+    for p in prof.precisions:
+        src = next((r for r in rows if r["precision"] == p and r.get("accuracy")), None)
+        pred = {b: predict_model(model, spec.input_shape(b), prof, p) for b in sorted({1, *plan.batch_sizes})}
+        est = {**floors[p].to_dict(), "bytes": cost.bytes(p),
+               "latency": [{"batch_size": b, **e.to_dict()} for b, e in pred.items()],
+               "top1": src["accuracy"]["top1"] if src else None,
+               "top1_from": f"{src['runtime']} {p} on this host" if src else None}
+        if src is None and p == "fp16" and model is not None:
+            a = _fp16_accuracy_only(model, evalset, reference, rep)
+            est.update(top1=a["top1"], top1_from="torch fp16 on the host CPU (accuracy only)")
+        est["workload"] = workload([{"batch_size": b, "p50_ms": e["p50_ms"]} for b, e in
+                                    ((x["batch_size"], x) for x in est["latency"])], prof.to_dict())
+        out.append(est)
+    return out
+
+
+def _model_block(target, spec) -> dict[str, Any]:
+    return {"name": target.name, "student": target.student, "run_dir": str(target.run_dir) if target.run_dir else None,
+            "export_dir": str(target.export_dir) if target.export_dir else None,
+            "checkpoint": str(target.checkpoint) if target.checkpoint else None,
+            "checkpoint_sha256": target.checkpoint_sha256, "spec": spec.to_dict(),
+            "input_shape": list(spec.input_shape(1)),
+            "artifacts": {**{f"onnx-{k}": v.name for k, v in target.onnx.items()},
+                          **{f"engine-{k}": v.name for k, v in target.engines.items()}}}
+
+
+def bench(export_dir_or_run: str | Path, profile: str | Path | Profile = "host", *, reporter=None,
+          request: BenchRequest | None = None, **fields: Any) -> Path:
+    """Benchmark a run/export on `profile`; returns the bench folder (report.json, report.md, pareto.png)."""
+    from edgekd.report import Reporter
+
+    req = request or BenchRequest(**fields)
+    rep = reporter or Reporter.quiet()
+    plan = _plan(req, load_profile(profile))
+    prof = plan.prof
     target = resolve(export_dir_or_run)
     spec = target.spec
     for where, shape in target.declared_inputs:
@@ -175,22 +266,7 @@ def bench(export_dir_or_run: str | Path, profile: str | Path | Profile = "host",
     on_target = prof.name == "host" or matches(prof.match, device_names(env))
     host = env["jetson"]["model"] if env.get("jetson") else (env["gpu"] if prof.kind != "cpu" and env.get("gpu")
                                                              else f"{env['cpu']} ({env['machine']})")
-
-    model = None
-    if target.checkpoint is not None:
-        from edgekd.checkpoint import build_student_from_checkpoint, load_checkpoint
-
-        model, _ = build_student_from_checkpoint(load_checkpoint(target.checkpoint))
-        model = model.float().cpu().eval()
-    cost, cost_error = None, None
-    if model is not None:
-        try:
-            cost = count_cost(copy.deepcopy(model), spec.input_shape(1))
-        except Exception as e:  # noqa: BLE001 - a model FlopCounterMode cannot trace still gets measured
-            cost_error = f"counting FLOPs failed: {_reason(e)}"
-    else:
-        cost_error = "no checkpoint: the roofline counts FLOPs and bytes from the PyTorch model"
-
+    model, cost, cost_error = _model_and_cost(target, spec)
     data = req.eval_data if req.eval_data is not None else target.dataset
     evalset = build_evalset(data, spec, limit=req.eval_limit, fallback_split="train", reporter=rep)
     if evalset.note:
@@ -204,46 +280,18 @@ def bench(export_dir_or_run: str | Path, profile: str | Path | Profile = "host",
             runner = make_runner(runtime, precision, model=model, onnx=target.onnx, engines=target.engines,
                                  threads=req.threads, workspace_mb=prof.workspace_mb or 1024,
                                  max_batch=max(prof.batch_sizes), cache_dir=out)
-            row = bench_row(runner, batch_sizes=batch_sizes, warmup=warmup, iterations=iterations,
-                            evalset=evalset, reference=reference, spec=spec, e2e_clips=e2e_clips, rep=rep)
+            row = bench_row(runner, batch_sizes=plan.batch_sizes, warmup=plan.warmup, iterations=plan.iterations,
+                            evalset=evalset, reference=reference, spec=spec, e2e_clips=plan.e2e_clips, rep=rep)
             row["workload"] = workload(row.get("latency") or [], prof.to_dict())
             rows.append(row)
 
     # on the profile's hardware: floors and efficiency; elsewhere: per-layer estimates with a band
     estimates = []
     if cost is not None:
-        floors = {p: floor(cost, prof, p, 1) for p in prof.precisions}
-        if prof.name == "host" and prof.kind == "cpu":
-            # a clip whose weights and activations fit in the last-level cache never waits on DRAM:
-            # its floor is the compute time (the DRAM floor would be beaten, efficiency > 100 %)
-            from edgekd.runtime.host import last_level_cache_bytes
-
-            llc = last_level_cache_bytes()
-            for p, f in floors.items():
-                if llc and cost.bytes(p) <= llc and f.bound == "memory":
-                    floors[p] = dataclasses.replace(f, floor_ms=f.compute_ms, bound="compute (fits in cache)")
-        for row in rows:
-            f = floors.get(row["precision"])
-            if f is None or row["runtime"] not in ACCELERATED[prof.kind]:
-                row["roofline"] = None
-                continue
-            b1 = next((s for s in row["latency"] if s.get("batch_size") == 1 and "p50_ms" in s), None)
-            row["roofline"] = {"floor_ms": f.floor_ms, "bound": f.bound,
-                               "efficiency": efficiency(f.floor_ms, b1["p50_ms"]) if on_target and b1 else None}
+        floors = _floors(cost, prof)
+        _roofline(rows, floors, prof, on_target)
         if not on_target:
-            for p in prof.precisions:
-                src = next((r for r in rows if r["precision"] == p and r.get("accuracy")), None)
-                pred = {b: predict_model(model, spec.input_shape(b), prof, p) for b in sorted({1, *batch_sizes})}
-                est = {**floors[p].to_dict(), "bytes": cost.bytes(p),
-                       "latency": [{"batch_size": b, **e.to_dict()} for b, e in pred.items()],
-                       "top1": src["accuracy"]["top1"] if src else None,
-                       "top1_from": f"{src['runtime']} {p} on this host" if src else None}
-                if src is None and p == "fp16" and model is not None:
-                    a = _fp16_accuracy_only(model, evalset, reference, rep)
-                    est.update(top1=a["top1"], top1_from="torch fp16 on the host CPU (accuracy only)")
-                est["workload"] = workload([{"batch_size": b, "p50_ms": e["p50_ms"]} for b, e in
-                                            ((x["batch_size"], x) for x in est["latency"])], prof.to_dict())
-                estimates.append(est)
+            estimates = _estimates(rows, floors, cost, model, spec, plan, evalset, reference, rep)
 
     stream_path = target.export_dir / STREAM_FILE if target.export_dir is not None else None
     streaming = None
@@ -251,8 +299,9 @@ def bench(export_dir_or_run: str | Path, profile: str | Path | Profile = "host",
         from edgekd.bench.streaming import bench_streaming
 
         streaming = bench_streaming(stream_path, spec=spec, evalset=evalset, data=data, eval_limit=req.eval_limit,
-                                    reference=reference, model=model, prof=prof, on_target=on_target, warmup=warmup,
-                                    iterations=iterations, threads=req.threads, clip_rows=rows, rep=rep)
+                                    reference=reference, model=model, prof=prof, on_target=on_target,
+                                    warmup=plan.warmup, iterations=plan.iterations, threads=req.threads,
+                                    clip_rows=rows, rep=rep)
 
     report: dict[str, Any] = {
         "edgekd_version": __version__,
@@ -261,15 +310,9 @@ def bench(export_dir_or_run: str | Path, profile: str | Path | Profile = "host",
         "target": {"on_target": on_target, "host": host, "host_devices": device_names(env),
                    "latency_kind": "measured" if on_target else "estimate"},
         "environment": env,
-        "model": {"name": target.name, "student": target.student, "run_dir": str(target.run_dir) if target.run_dir else None,
-                  "export_dir": str(target.export_dir) if target.export_dir else None,
-                  "checkpoint": str(target.checkpoint) if target.checkpoint else None,
-                  "checkpoint_sha256": target.checkpoint_sha256, "spec": spec.to_dict(),
-                  "input_shape": list(spec.input_shape(1)),
-                  "artifacts": {**{f"onnx-{k}": v.name for k, v in target.onnx.items()},
-                                **{f"engine-{k}": v.name for k, v in target.engines.items()}}},
-        "settings": {"batch_sizes": list(batch_sizes), "warmup": warmup, "iterations": iterations,
-                     "e2e_clips": e2e_clips, "threads": req.threads},
+        "model": _model_block(target, spec),
+        "settings": {"batch_sizes": list(plan.batch_sizes), "warmup": plan.warmup, "iterations": plan.iterations,
+                     "e2e_clips": plan.e2e_clips, "threads": req.threads},
         "eval": evalset.describe(),
         "cost": cost.to_dict() if cost else None,
         "cost_error": cost_error,

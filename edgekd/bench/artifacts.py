@@ -1,13 +1,16 @@
 """Find what to benchmark: a run folder, its export folder, or a checkpoint.
 
     runs/NAME/                 checkpoint.pt (+ export/ when `edgekd export` ran)
-    runs/NAME/export/          artifact.json, student.onnx, student.int8.onnx, student.<prec>.engine
-                               (or a TensorRT build manifest), written by edgekd.export
+    runs/NAME/export/          artifact.json and the files it lists (edgekd.runtime.artifact.FILES),
+                               written by edgekd.export; an engine built on the target from the
+                               build manifest is found under the name the manifest gives it
     runs/NAME/checkpoint.pt
 
-The data spec comes from artifact.json, else the checkpoint, else the ONNX file's metadata. When
-artifact.json records the checkpoint's sha256, the checkpoint found next to it must match: the
-PyTorch reference has to be the model that was exported.
+The files come from artifact.json (each checked against its recorded sha256 before anything reads
+it), or, in an export folder without one, from the ONNX names of the file table. The data spec comes
+from artifact.json, else the checkpoint, else the ONNX file's metadata. When artifact.json records the
+checkpoint's sha256, the checkpoint found next to it must match: the PyTorch reference has to be the
+model that was exported.
 """
 
 from __future__ import annotations
@@ -16,11 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgekd.checkpoint import DataSpec
+from edgekd.data.spec import DataSpec
 from edgekd.errors import BenchError
-from edgekd.io import read_json
+from edgekd.runtime.artifact import ARTIFACT_FILE, ONNX_NAMES, Artifact, check_sha256
 
-from edgekd.runtime.artifact import ARTIFACT_FILE, ONNX_NAMES, check_sha256
+CHECKPOINT = "checkpoint.pt"
 
 
 @dataclass
@@ -33,7 +36,7 @@ class Target:
     onnx: dict[str, Path] = field(default_factory=dict)      # precision -> ONNX file
     engines: dict[str, Path] = field(default_factory=dict)   # precision -> TensorRT engine
     declared_inputs: list[tuple[str, list[Any]]] = field(default_factory=list)  # (where, input shape)
-    manifest: dict[str, Any] = field(default_factory=dict)   # artifact.json as written
+    artifact: Artifact | None = None            # artifact.json (None: an export folder without one)
     dataset: str | None = None                  # the dataset the run trained on (checkpoint config)
     student: str | None = None
     checkpoint_sha256: str | None = None
@@ -47,26 +50,7 @@ class Target:
 def default_bench_dir(path: str | Path) -> Path:
     """Where `edgekd bench PATH` writes without --out (Target.bench_dir), known before anything is loaded."""
     p = Path(path)
-    return p / "bench" if (p / "checkpoint.pt").is_file() else p.parent / "bench"
-
-
-def _artifact_entries(manifest: dict[str, Any]) -> list[dict[str, Any]]:
-    """The per-file entries of artifact.json, whatever nesting export chose (list or precision map)."""
-    entries = manifest.get("artifacts", [])
-    if isinstance(entries, dict):
-        entries = [dict(v, precision=v.get("precision", k)) for k, v in entries.items() if isinstance(v, dict)]
-    if not entries and ("file" in manifest or "path" in manifest):
-        entries = [manifest]
-    return [e for e in entries if isinstance(e, dict)]
-
-
-def _input_shape(entry: dict[str, Any]) -> list[Any] | None:
-    inp = entry.get("input")
-    if isinstance(inp, dict) and "shape" in inp:
-        return list(inp["shape"])
-    if "input_shape" in entry:
-        return list(entry["input_shape"])
-    return None
+    return p / "bench" if (p / CHECKPOINT).is_file() else p.parent / "bench"
 
 
 def _onnx_input_shape(path: Path) -> list[Any]:
@@ -81,103 +65,98 @@ def _onnx_input_shape(path: Path) -> list[Any]:
     return [d.dim_param if d.dim_param else d.dim_value for d in dims]
 
 
+def _locate(path: Path) -> tuple[Path | None, Path | None, Path | None]:
+    """(run folder, export folder, checkpoint) for what the user passed."""
+    if not path.exists():
+        raise BenchError(f"{path} does not exist", "pass a run folder (runs/NAME) or its export folder")
+    if path.is_file():
+        if path.suffix != ".pt":
+            raise BenchError(f"{path} is not a run folder, export folder or {CHECKPOINT}",
+                             "pass runs/NAME or runs/NAME/export")
+        run_dir, checkpoint, export_dir = path.parent, path, None
+    elif (path / CHECKPOINT).is_file():
+        run_dir, checkpoint, export_dir = path, path / CHECKPOINT, None
+    else:
+        return (path.parent, path, path.parent / CHECKPOINT) if (path.parent / CHECKPOINT).is_file() else (None, path, None)
+    return run_dir, (run_dir / "export" if (run_dir / "export").is_dir() else None), checkpoint
+
+
+def _read_artifact(export_dir: Path | None) -> Artifact | None:
+    if export_dir is None:
+        return None
+    if (export_dir / ARTIFACT_FILE).is_file():
+        return Artifact.load(export_dir, BenchError)
+    if not any(export_dir.glob("*.onnx")):
+        raise BenchError(f"{export_dir} holds no {ARTIFACT_FILE}, ONNX file or {CHECKPOINT}",
+                         "run `edgekd export RUN` first, or pass the run folder")
+    return None
+
+
+def _collect_files(target: Target) -> None:
+    """The clip models by precision: artifact.json's entries, each checked against its sha256 first."""
+    d, art = target.export_dir, target.artifact
+    for e in art.files if art is not None else ():
+        f = d / e["file"]
+        if f.is_file():  # before any parser meets a damaged file
+            check_sha256(f, e.get("sha256"), BenchError)
+        if e.get("format") == "tensorrt-build-manifest" and (d / e["engine"]).is_file():
+            target.engines.setdefault(e["precision"], d / e["engine"])  # built on the target by its script
+        if e.get("streaming") or e["precision"] not in ONNX_NAMES or not f.is_file():
+            continue  # a streaming model takes frames, not clips: edgekd.bench.streaming measures it
+        found = {"onnx": target.onnx, "tensorrt": target.engines}.get(e.get("format"))
+        if found is not None:
+            found.setdefault(e["precision"], f)
+            if "shape" in (e.get("input") or {}):
+                target.declared_inputs.append((f"{ARTIFACT_FILE} entry {e['file']}", list(e["input"]["shape"])))
+    if art is None:
+        target.onnx.update({p: d / n for p, n in ONNX_NAMES.items() if (d / n).is_file()})
+    target.declared_inputs += [(str(f), _onnx_input_shape(f)) for f in target.onnx.values()]
+    if art is not None and "shape" in art.input:
+        target.declared_inputs.append((f"{d / ARTIFACT_FILE} input", list(art.input["shape"])))
+
+
+def _spec(path: Path, target: Target, ckpt: dict[str, Any] | None) -> DataSpec:
+    """artifact.json's data spec, else the checkpoint's, else the ONNX file's metadata."""
+    spec = target.artifact.data_spec if target.artifact is not None else None
+    if not spec and ckpt is not None:
+        spec = ckpt["data_spec"]
+    if not spec and target.onnx:
+        from edgekd.runtime.artifact import read_metadata, spec_from_metadata
+
+        spec = spec_from_metadata(read_metadata(next(iter(target.onnx.values()))))
+    if not spec:
+        raise BenchError(f"{path}: no data spec in {ARTIFACT_FILE}, checkpoint or ONNX metadata",
+                         "re-export the run with `edgekd export RUN --force`")
+    return DataSpec.from_dict(spec)
+
+
 def resolve(path: str | Path) -> Target:
     """A Target for a run folder, an export folder or a checkpoint file."""
     from edgekd.checkpoint import load_checkpoint
+    from edgekd.io import sha256_file
 
     path = Path(path)
-    if not path.exists():
-        raise BenchError(f"{path} does not exist", "pass a run folder (runs/NAME) or its export folder")
-    run_dir = export_dir = checkpoint = None
-    if path.is_file():
-        if path.suffix != ".pt":
-            raise BenchError(f"{path} is not a run folder, export folder or checkpoint.pt",
-                             "pass runs/NAME or runs/NAME/export")
-        checkpoint, run_dir = path, path.parent
-    elif (path / "checkpoint.pt").is_file():
-        run_dir, checkpoint = path, path / "checkpoint.pt"
-    else:
-        export_dir = path
-    if run_dir is not None and (run_dir / "export").is_dir():
-        export_dir = run_dir / "export"
-
-    manifest: dict[str, Any] = {}
-    if export_dir is not None:
-        art = export_dir / ARTIFACT_FILE
-        if art.is_file():
-            manifest = read_json(art, BenchError, "re-run `edgekd export --force`")
-        elif not any(export_dir.glob("*.onnx")):
-            raise BenchError(f"{export_dir} holds no artifact.json, ONNX file or checkpoint.pt",
-                             "run `edgekd export RUN` first, or pass the run folder")
-        if run_dir is None and (export_dir.parent / "checkpoint.pt").is_file():
-            run_dir, checkpoint = export_dir.parent, export_dir.parent / "checkpoint.pt"
-        ck = manifest.get("checkpoint")
-        if checkpoint is None and isinstance(ck, dict) and ck.get("path"):
-            cand = (export_dir / ck["path"]) if not Path(ck["path"]).is_absolute() else Path(ck["path"])
-            checkpoint = cand if cand.is_file() else None
-
+    run_dir, export_dir, checkpoint = _locate(path)
+    art = _read_artifact(export_dir)
+    if checkpoint is None and art is not None and art.checkpoint.get("path"):
+        cand = export_dir / art.checkpoint["path"]
+        checkpoint = cand if cand.is_file() else None
     ckpt = load_checkpoint(checkpoint) if checkpoint is not None else None
     target = Target(name=(run_dir or (export_dir.parent if export_dir else path)).name, run_dir=run_dir,
-                    export_dir=export_dir, checkpoint=checkpoint, spec=None, manifest=manifest)  # type: ignore[arg-type]
-
-    # files: artifact.json entries first, then the conventional names
+                    export_dir=export_dir, checkpoint=checkpoint, spec=None, artifact=art)  # type: ignore[arg-type]
     if export_dir is not None:
-        for entry in _artifact_entries(manifest):
-            rel = entry.get("file") or entry.get("path")
-            if rel and (export_dir / rel).is_file():  # before any parser meets a damaged file
-                check_sha256(export_dir / rel, entry.get("sha256"), BenchError)
-            prec, fmt = entry.get("precision"), str(entry.get("format", "")).lower()
-            if not rel or prec not in ONNX_NAMES or entry.get("streaming"):
-                continue  # a streaming model takes frames, not clips: edgekd.bench.streaming measures it
-            f = export_dir / rel
-            if not f.is_file():
-                continue
-            if fmt.startswith("onnx") or f.suffix == ".onnx":
-                target.onnx.setdefault(prec, f)
-            elif fmt in ("tensorrt", "engine", "trt") or f.suffix in (".engine", ".plan"):
-                target.engines.setdefault(prec, f)
-            if (shape := _input_shape(entry)) is not None:
-                target.declared_inputs.append((f"{art.name} entry {rel}", shape))
-        for prec, fname in ONNX_NAMES.items():
-            if (export_dir / fname).is_file():
-                target.onnx.setdefault(prec, export_dir / fname)
-        for f in list(export_dir.glob("*.engine")) + list(export_dir.glob("*.plan")):
-            prec = next((p for p in ONNX_NAMES if f".{p}." in f.name), None)
-            if prec:
-                target.engines.setdefault(prec, f)
-        for prec, f in target.onnx.items():
-            target.declared_inputs.append((str(f), _onnx_input_shape(f)))
-        if (shape := _input_shape(manifest)) is not None:
-            target.declared_inputs.append((f"{export_dir / 'artifact.json'} input", shape))
-
-    # data spec: artifact.json > checkpoint > ONNX metadata
-    spec_dict = manifest.get("data_spec") if isinstance(manifest.get("data_spec"), dict) else None
-    if spec_dict is None and ckpt is not None:
-        spec_dict = ckpt["data_spec"]
-    if spec_dict is None and target.onnx:
-        from edgekd.runtime.artifact import read_metadata, spec_from_metadata
-
-        spec_dict = spec_from_metadata(read_metadata(next(iter(target.onnx.values()))))
-    if spec_dict is None:
-        raise BenchError(f"{path}: no data spec in artifact.json, checkpoint or ONNX metadata",
-                         "re-export the run with `edgekd export RUN --force`")
-    target.spec = DataSpec.from_dict(spec_dict)
-
-    if ckpt is not None:
-        target.student = ckpt["student"]["name"]
-        target.dataset = ((ckpt.get("config") or {}).get("data") or {}).get("path")
-        ck = manifest.get("checkpoint")
-        want = manifest.get("checkpoint_sha256") or (ck.get("sha256") if isinstance(ck, dict) else None)
-        if want:
-            from edgekd.io import sha256_file
-
-            got = sha256_file(checkpoint)
-            if got != want:
-                raise BenchError(f"{checkpoint} (sha256 {got[:12]}) is not the checkpoint {export_dir} was exported "
-                                 f"from (sha256 {want[:12]})",
-                                 "re-export the run (`edgekd export RUN --force`) so artifacts and checkpoint agree")
-            target.checkpoint_sha256 = got
-    else:
-        st = manifest.get("student")
-        target.student = st if isinstance(st, str) else (st.get("name") if isinstance(st, dict) else None)
+        _collect_files(target)
+    target.spec = _spec(path, target, ckpt)
+    if ckpt is None:
+        target.student = art.student.get("name") if art is not None else None
+        return target
+    target.student = ckpt["student"]["name"]
+    target.dataset = ((ckpt.get("config") or {}).get("data") or {}).get("path")
+    if want := (art.checkpoint_sha256 if art is not None else None):
+        got = sha256_file(checkpoint)
+        if got != want:
+            raise BenchError(f"{checkpoint} (sha256 {got[:12]}) is not the checkpoint {export_dir} was exported "
+                             f"from (sha256 {want[:12]})",
+                             "re-export the run (`edgekd export RUN --force`) so artifacts and checkpoint agree")
+        target.checkpoint_sha256 = got
     return target

@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from edgekd.runtime.artifact import FILES
+
 
 def _frame_module(model):
     """The student's cost for one frame as a plain module (zero state: the same work as any frame)."""
@@ -166,7 +168,7 @@ def markdown(s: dict[str, Any] | None) -> list[str]:
               f"{_f(sl['top1_every_frame'], '.1f', 100)} / {_f(sl['top1_last_frame'], '.1f', 100)} |"]
     if c:
         cw = c.get("workload") or {}
-        lines.append(f"| student.onnx ({c['runtime']} {c['precision']}) | {_f(c.get('p50_ms'), '.3f')} | clip | "
+        lines.append(f"| {FILES['onnx']} ({c['runtime']} {c['precision']}) | {_f(c.get('p50_ms'), '.3f')} | clip | "
                      f"{_f(cw.get('stream_clips_per_s'), 'g')} | {cw.get('streams', '-')} | "
                      f"{_f(c.get('top1'), '.1f', 100)} | - |")
     lines += ["", f"Latency {s['latency_kind']}. Clip protocol: zero state, the clip's frames one by one, mean of "

@@ -1,10 +1,9 @@
-"""`edgekd bench`, `edgekd profiles`, `edgekd pipeline`.
+"""`edgekd bench`, `edgekd profiles`.
 
     edgekd profiles                                   the shipped hardware profiles
     edgekd profiles host                              this machine: cores, ISA, GPU, measured peaks
     edgekd bench runs/NAME                            measure on this machine (profile "host")
     edgekd bench runs/A runs/B -p orin-nano-8gb-15w   two students, one merged Pareto plot
-    edgekd pipeline                                   distill -> export -> bench on the embedded default
 """
 
 from __future__ import annotations
@@ -15,17 +14,6 @@ from typing import List, Optional
 import typer
 
 from edgekd.cli import console
-
-
-def _ints(text: Optional[str], flag: str) -> list[int] | None:
-    from edgekd.errors import ConfigError
-
-    if text is None:
-        return None
-    values = console.number_list(text, flag)
-    if any(v < 1 for v in values):
-        raise ConfigError(f"{flag} needs positive integers, got {text!r}", f"e.g. {flag} 1,4,8")
-    return values
 
 
 def _words(text: Optional[str]) -> list[str] | None:
@@ -124,7 +112,7 @@ def register(app: typer.Typer) -> None:
             console.check_writable(merged_out or default_bench_dir(targets[0]).parent.parent / "bench-compare",
                                    "merged report folder", "pass --merged-out with a folder you can write")
         dirs, merged, v = bench_many(list(targets), profile, merged_dir=merged_out, out_dir=out,
-                                     batch_sizes=_ints(batch_sizes, "--batch-sizes"), iterations=iterations,
+                                     batch_sizes=console.positive_ints(batch_sizes, "--batch-sizes"), iterations=iterations,
                                      warmup=warmup, eval_data=eval_data, eval_limit=eval_limit, e2e_clips=e2e_clips,
                                      runtimes=_words(runtimes), precisions=_words(precisions), threads=threads,
                                      reporter=console.reporter())
@@ -134,45 +122,3 @@ def register(app: typer.Typer) -> None:
         if merged is not None:
             console.out.print(f"merged Pareto plot: {merged / 'pareto.png'}", highlight=False)
             console.out.print(f"[bold]verdict:[/bold] {v['text']}", highlight=False)
-
-    @app.command("pipeline")
-    def pipeline(
-        config: Optional[Path] = typer.Option(None, "--config", "-c", help="Distill config TOML (default: built-in)."),
-        set_: Optional[List[str]] = typer.Option(None, "--set", help="Config override key=value (repeatable)."),
-        data: Optional[str] = typer.Option(None, "--data", "-d", help="Dataset path; default: the embedded synthetic dataset."),
-        video_root: Optional[str] = typer.Option(None, "--video-root", help=console.VIDEO_ROOT_HELP),
-        recipe: Optional[str] = typer.Option(None, "--recipe", "-r", help="Distillation recipe (default: auto, chosen from the data)."),
-        labeled: Optional[float] = typer.Option(None, "--labeled", "-l", help="Fraction of train videos with labels."),
-        teacher: Optional[List[str]] = typer.Option(None, "--teacher", "-t", help="ROLE=PATH teacher for a role (repeatable)."),
-        template: Optional[List[str]] = typer.Option(None, "--template", help="Class-name prompt for the VL teacher without captions."),
-        profile: str = typer.Option("host", "--profile", "-p", help="Profile for export (TensorRT) and bench."),
-        trt: bool = typer.Option(False, "--trt", help="Also build a TensorRT engine (or its build manifest)."),
-        iterations: Optional[int] = typer.Option(None, "--iterations", "-n", help="Bench: timed calls per batch size."),
-        batch_sizes: Optional[str] = typer.Option(None, "--batch-sizes", "-b", help="Bench: batch sizes."),
-        eval_limit: Optional[int] = typer.Option(None, "--eval-limit", help="Bench: at most this many eval clips."),
-    ) -> None:
-        """distill -> export -> bench in one command (the embedded synthetic default when given nothing)."""
-        from edgekd.bench.api import bench as run_bench
-        from edgekd.bench.report import load_report, print_table
-        from edgekd.distill.compare import train_and_compare
-        from edgekd.distill.config import flag_overrides, load_config, with_templates
-        from edgekd.export.api import export_run
-        from edgekd.runtime.profiles import load_profile
-
-        prof = load_profile(profile)  # fail on a bad profile before training, not after
-        overrides = flag_overrides(teacher, data=data, video_root=video_root, recipe=recipe, labeled=labeled) + list(set_ or [])
-        cfg = with_templates(load_config(config, overrides), template)
-        console.check_run_folder(cfg)  # the run folder also holds the export and bench folders
-        console.out.rule("[bold]1/3 distill")
-        # and the supervised baseline, unless run.baseline=false
-        run_dir = train_and_compare(cfg, reporter=console.reporter(), table_console=console.out)
-        console.out.rule("[bold]2/3 export")
-        export_dir = export_run(run_dir, profile=prof, trt=trt,
-                                reporter=console.reporter())
-        console.out.rule("[bold]3/3 bench")
-        bench_dir = run_bench(run_dir, prof, iterations=iterations, batch_sizes=_ints(batch_sizes, "--batch-sizes"),
-                              eval_limit=eval_limit, reporter=console.reporter())
-        report = load_report(bench_dir)
-        print_table(report, console.out)
-        console.out.print(f"run: {run_dir}   export: {export_dir}", highlight=False)
-        console.out.print(f"report: {bench_dir / 'report.md'}", highlight=False)  # the verdict ends the table above

@@ -138,7 +138,7 @@ def access_error(e: OSError) -> AccessError:
 
 
 def _write_hint(path: Path) -> str:
-    from edgekd.data.synthetic import edgekd_home
+    from edgekd.home import edgekd_home
 
     home = edgekd_home().absolute()
     if path == home or home in path.parents:
@@ -178,4 +178,14 @@ def number_list(text: str, flag: str, kind: type = int, example: str = "1,4,8") 
         values = []
     if not values:
         raise ConfigError(f"{flag} takes comma-separated {kind.__name__} values, got {text!r}", f"e.g. {flag} {example}")
+    return values
+
+
+def positive_ints(text: str | None, flag: str) -> list[int] | None:
+    """--batch-sizes 1,4,8: positive integers (None when the flag is not given)."""
+    if text is None:
+        return None
+    values = number_list(text, flag)
+    if any(v < 1 for v in values):
+        raise ConfigError(f"{flag} needs positive integers, got {text!r}", f"e.g. {flag} 1,4,8")
     return values

@@ -2,9 +2,13 @@
 
     edgekd export runs/NAME                  student.onnx + student.int8.onnx (Q/DQ, TensorRT rules)
                                              + student.fp16.onnx + artifact.json
-    edgekd export runs/NAME --trt --int8 --profile agx-orin-64gb   INT8 engine compiled from student.int8.onnx
-    edgekd export runs/NAME --deepstream --triton                  deploy bundles in export/deepstream, export/triton
+    edgekd export runs/NAME --format onnx,int8,tensorrt --int8 --profile agx-orin-64gb
+                                             INT8 engine compiled from student.int8.onnx
+    edgekd export runs/NAME --format onnx,deepstream,triton        deploy bundles in export/deepstream, export/triton
     edgekd export runs/NAME --streaming                            + student.stream.onnx (one frame in, state carried)
+
+--trt, --deepstream, --triton, --streaming add a format, --no-quantize / --no-fp16-onnx drop one: the
+older spelling of --format (edgekd.export.formats).
     edgekd export runs/NAME --check-trt --profile orin-nano-8gb-15w      (no TensorRT needed)
 """
 
@@ -16,6 +20,7 @@ from typing import Optional
 import typer
 
 from edgekd.cli import console
+from edgekd.runtime.artifact import FILES
 
 
 def register(app: typer.Typer) -> None:
@@ -26,13 +31,16 @@ def register(app: typer.Typer) -> None:
         out: Optional[Path] = typer.Option(None, "--out", "-o", help="Export folder (default: RUN/export)."),
         opset: int = typer.Option(17, "--opset", help="ONNX opset (the exporter writes 7-20; 17 suits TensorRT 8.5+)."),
         force: bool = typer.Option(False, "--force", help="Replace an existing export."),
+        formats: Optional[str] = typer.Option(None, "--format",
+                                              help="Comma-separated formats: onnx, int8, int8-cpu, fp16, stream, tensorrt, "
+                                                   "deepstream, triton (default: onnx,int8,int8-cpu,fp16)."),
         quantize: bool = typer.Option(True, "--quantize/--no-quantize",
-                                      help="Also write student.int8.onnx (Q/DQ INT8 by TensorRT's rules, calibrated on "
+                                      help=f"Also write {FILES['int8']} (Q/DQ INT8 by TensorRT's rules, calibrated on "
                                            "the run's clips)."),
         fp16_onnx: bool = typer.Option(True, "--fp16-onnx/--no-fp16-onnx",
-                                       help="Also write student.fp16.onnx (FP16 inside, FP32 I/O) for ORT CUDA / Triton."),
+                                       help=f"Also write {FILES['fp16']} (FP16 inside, FP32 I/O) for ORT CUDA / Triton."),
         cpu_int8: str = typer.Option("auto", "--cpu-int8",
-                                     help="student.int8-cpu.onnx (ORT's x86 uint8 format): auto = kept only if faster "
+                                     help=f"{FILES['int8-cpu']} (ORT's x86 uint8 format): auto = kept only if faster "
                                           "on this CPU | always | never."),
         int8_method: str = typer.Option("auto", "--int8-method",
                                         help="INT8 calibration: auto (minmax or percentile, whichever agrees best with "
@@ -45,16 +53,16 @@ def register(app: typer.Typer) -> None:
         trt: bool = typer.Option(False, "--trt", help="Build a TensorRT engine (or, without TensorRT, a build manifest)."),
         fp16: bool = typer.Option(False, "--fp16", help="TensorRT / DeepStream engine in FP16 (the default)."),
         int8: bool = typer.Option(False, "--int8", help="TensorRT / DeepStream engine in INT8, compiled from the Q/DQ "
-                                                        "student.int8.onnx (explicit quantization, no calibrator)."),
+                                                        f"{FILES['int8']} (explicit quantization, no calibrator)."),
         trt_implicit_int8: bool = typer.Option(False, "--trt-implicit-int8",
                                                help="TensorRT 8.x fallback: calibrate the FP32 ONNX on the target "
                                                     "(IInt8EntropyCalibrator2) instead of the Q/DQ file."),
-        deepstream: bool = typer.Option(False, "--deepstream", help="Write export/deepstream/: nvdspreprocess + nvinfer "
+        deepstream: bool = typer.Option(False, "--deepstream", help=f"Write export/{FILES['deepstream']}/: nvdspreprocess + nvinfer "
                                                                     "configs, labels, softmax ONNX, README."),
-        triton: bool = typer.Option(False, "--triton", help="Write export/triton/: a Triton model repository "
+        triton: bool = typer.Option(False, "--triton", help=f"Write export/{FILES['triton']}/: a Triton model repository "
                                                             "(onnxruntime FP32/FP16 + tensorrt_plan to build)."),
         streaming: bool = typer.Option(False, "--streaming",
-                                       help="Also write student.stream.onnx: one frame in, that frame's logits out, "
+                                       help=f"Also write {FILES['stream']}: one frame in, that frame's logits out, "
                                             "shift buffers as state_in_K/state_out_K (needs student.shift=online)."),
         max_batch: int = typer.Option(4, "--max-batch", help="DeepStream batch-size / Triton max_batch_size."),
         fp16_layers: Optional[str] = typer.Option(None, "--fp16-layers",
@@ -82,25 +90,29 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Export a trained student to ONNX / INT8 / TensorRT and prove each file against PyTorch."""
         from edgekd.errors import ConfigError
+        from edgekd.export.api import ExportRequest, export_run
+        from edgekd.export.formats import check_request, engine_precision, formats_from_flags
+        from edgekd.export.int8 import Int8Settings
+        from edgekd.export.parity import tolerances
 
-        if fp16 and int8:
-            raise ConfigError("--fp16 and --int8 both given", "pick one TensorRT precision")
-        precision = "int8" if int8 else "fp16"
-        if (fp16 or int8) and not (trt or check_trt or deepstream):
-            raise ConfigError("--fp16/--int8 choose the TensorRT / DeepStream engine precision",
-                              "add --trt or --deepstream (student.int8.onnx and student.fp16.onnx are written anyway)")
-        if (dla or fp16_layers) and not (trt or check_trt):
-            raise ConfigError("--dla/--fp16-layers shape the TensorRT engine", "add --trt")
-        if trt_implicit_int8 and not trt:
-            raise ConfigError("--trt-implicit-int8 is a TensorRT engine build", "add --trt")
-        if trt_implicit_int8 and not int8:
-            raise ConfigError("--trt-implicit-int8 is an INT8 engine", "add --int8")
+        req = ExportRequest(
+            out_dir=out, opset=opset, precision=engine_precision(fp16, int8), profile=profile, force=force,
+            formats=formats_from_flags(formats, int8=quantize, fp16_onnx=fp16_onnx, trt=trt, deepstream=deepstream,
+                                       triton=triton, streaming=streaming, cpu_int8=cpu_int8),
+            data=data, parity_clips=parity_clips, eval_clips=eval_clips,
+            int8_settings=Int8Settings(method=int8_method, calibration_clips=calib_clips,
+                                       activation=int8_activations, reduce_range=reduce_range),
+            tolerances=tolerances(atol, int8_min_agreement, int8_min_cosine), dla=dla, dla_core=dla_core,
+            fp16_layers=tuple(s.strip() for s in fp16_layers.split(",") if s.strip()) if fp16_layers else (),
+            simplify=simplify, dynamic_batch=not static_batch, cpu_int8=cpu_int8, implicit_int8=trt_implicit_int8,
+            max_batch=max_batch)
+        check_request(req, check_only=check_trt)
         if check_trt:
             if profile is None:
                 raise ConfigError("--check-trt needs --profile", "e.g. --profile orin-nano-8gb-15w (edgekd profiles)")
             from edgekd.export.readiness import check_target, readiness_error, render, verdict_lines
 
-            r = check_target(run, profile, precision, opset)
+            r = check_target(run, profile, req.engine_precision, opset)
             console.out.print(render(r))
             for line in verdict_lines(r):
                 console.out.print(line, highlight=False)
@@ -108,21 +120,8 @@ def register(app: typer.Typer) -> None:
                 raise error
             return
 
-        from edgekd.export.api import ExportRequest, export_run
         from edgekd.export.artifact import render_table
-        from edgekd.export.int8 import Int8Settings
-        from edgekd.export.parity import tolerances
         from edgekd.runtime.artifact import load_artifact
 
-        req = ExportRequest(
-            out_dir=out, opset=opset, int8=quantize, trt=trt, precision=precision, profile=profile, force=force,
-            data=data, parity_clips=parity_clips, eval_clips=eval_clips,
-            int8_settings=Int8Settings(method=int8_method, calibration_clips=calib_clips,
-                                       activation=int8_activations, reduce_range=reduce_range),
-            tolerances=tolerances(atol, int8_min_agreement, int8_min_cosine), dla=dla, dla_core=dla_core,
-            fp16_layers=tuple(s.strip() for s in fp16_layers.split(",") if s.strip()) if fp16_layers else (),
-            simplify=simplify, dynamic_batch=not static_batch, fp16_onnx=fp16_onnx, cpu_int8=cpu_int8,
-            implicit_int8=trt_implicit_int8, deepstream=deepstream, triton=triton, max_batch=max_batch,
-            streaming=streaming)
         out_dir = export_run(run, request=req, reporter=console.reporter())
         console.out.print(render_table(load_artifact(out_dir)))

@@ -40,9 +40,9 @@ def root(
 
 
 def _register_commands() -> None:
-    from edgekd.cli import bench, data, distill, export, pretrain, stream, teacher
+    from edgekd.cli import bench, data, distill, export, pipeline, pretrain, stream, teacher
 
-    for module in (data, teacher, pretrain, distill, export, bench, stream):
+    for module in (data, teacher, pretrain, distill, export, bench, pipeline, stream):
         module.register(app)
 
 

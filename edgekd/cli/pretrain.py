@@ -1,5 +1,5 @@
 """`edgekd pretrain STUDENT --teacher PCL_FOLDER --out DIR`: self-supervised student pretraining
-boosted by a teacher's KD term (Camarena et al.; edgekd.distill.pretrain).
+boosted by a teacher's KD term (Camarena et al.; edgekd.pretrain.pcl).
 
     edgekd teacher pretrain --objective pcl --out teachers/pcl-tiny3d           # a PCL teacher
     edgekd pretrain r3d_18 --width 0.125 --teacher teachers/pcl-tiny3d --out pretrained/r3d
@@ -50,7 +50,7 @@ def pretrain_cmd(
     from edgekd.data.manifest import default_data_spec, load_dataset
     from edgekd.data.splits import SemiSplit, make_split
     from edgekd.distill.dist import resolve_device
-    from edgekd.distill.pretrain import PretrainConfig, pretrain_pcl, summary_table
+    from edgekd.pretrain.pcl import PretrainConfig, pretrain_pcl, summary_table
 
     cfg = merge(PretrainConfig(student=student, width=width, depth=depth, epochs=epochs, batch_size=batch_size,
                                lr=lr, kd_weight=kd_weight, temperature=temperature, seed=seed),

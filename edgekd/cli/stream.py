@@ -13,13 +13,14 @@ from typing import Optional
 import typer
 
 from edgekd.cli import console
+from edgekd.runtime.artifact import FILES
 
 
 def register(app: typer.Typer) -> None:
     @app.command("stream")
     def stream(
         run: Path = typer.Argument(..., metavar="RUN_OR_EXPORT",
-                                   help="Run folder, its export folder, or a student.stream.onnx file."),
+                                   help=f"Run folder, its export folder, or a {FILES['stream']} file."),
         video: Optional[Path] = typer.Argument(None, help="Video file to play (or --camera N)."),
         camera: Optional[int] = typer.Option(None, "--camera", help="Camera index to read instead of a file."),
         out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the video with the label drawn on it (.mp4)."),
@@ -29,7 +30,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Play a video (or camera) through student.stream.onnx: the running top-k and latency per frame."""
         from edgekd.errors import ConfigError
-        from edgekd.runtime.live import Mp4Writer, draw_label, find_stream_model, label_text, open_source, play, summary
+        from edgekd.stream.player import Mp4Writer, draw_label, find_stream_model, label_text, open_source, play, summary
 
         if (video is None) == (camera is None):
             raise ConfigError("pass either a VIDEO file or --camera N", "e.g. edgekd stream runs/NAME clip.mp4")

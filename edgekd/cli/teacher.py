@@ -5,7 +5,8 @@
     edgekd teacher pretrain --objective vl|invariant|distinctive|pcl --out DIR [--data PATH] [--epochs N]
     edgekd teacher cache NAME=TEACHER... --out DIR [--clips-per-video K] [--temporal]
 
-TEACHER is anything `edgekd.teachers.load_teacher` reads: embedded:vl, a teacher folder,
+TEACHER is anything `edgekd.teachers.load_teacher` reads, or embedded:vl (built on first use by
+edgekd.pretrain.embedded), a teacher folder,
 open_clip:ARCH:WEIGHTS, an open_clip or Hugging Face model folder, an edgekd run or checkpoint.pt.
 torch and the model libraries are imported inside the commands, so `edgekd --help` stays instant.
 """
@@ -64,6 +65,14 @@ def _split(manifest, split_file: Optional[Path], fraction: Optional[float], per_
     return make_split(manifest, labeled_fraction=fraction, labeled_per_class=per_class, seed=seed)
 
 
+def _load(teacher: str, spec, manifest, split=None, **opts):
+    """load_teacher; an embedded:NAME teacher is built first for this dataset and split (a step of its own)."""
+    from edgekd.pretrain.embedded import load_embedded
+    from edgekd.teachers.loading import load_teacher
+
+    return load_teacher(teacher, spec, embedded=lambda name: load_embedded(name, manifest, split, spec), **opts)
+
+
 def _pct(v: float) -> str:
     return f"{100 * v:.1f} %"
 
@@ -89,7 +98,6 @@ def zeroshot_cmd(
     from rich.table import Table
 
     from edgekd.errors import ConfigError
-    from edgekd.teachers.loading import load_teacher
     from edgekd.teachers.text import DEFAULT_TEMPLATES, check_templates
     from edgekd.teachers.vl_zeroshot import zeroshot_eval
 
@@ -99,7 +107,7 @@ def zeroshot_cmd(
     manifest = _dataset(data, video_root)
     spec = _spec(manifest, frames, size)
     opts = {} if pooling == "mean" else {"pooling": pooling}
-    t = load_teacher(teacher, spec, manifest=manifest, **opts).to(_device(device))
+    t = _load(teacher, spec, manifest, **opts).to(_device(device))
     report = zeroshot_eval(t, manifest.split(split), spec, templates, batch_size=batch_size, num_workers=workers)
 
     table = Table(title="zero-shot classification")
@@ -144,8 +152,8 @@ def finetune_cmd(
     """Train a classifier head (or the whole teacher) on the labeled split; `logits()` works after."""
     from rich.table import Table
 
-    from edgekd.teachers.finetune import FinetuneConfig, finetune_teacher
-    from edgekd.teachers.loading import load_teacher, refuse_existing
+    from edgekd.pretrain.finetune import FinetuneConfig, finetune_teacher
+    from edgekd.teachers.loading import refuse_existing
     from edgekd.teachers.text import DEFAULT_TEMPLATES, check_templates
 
     refuse_existing(out_dir, force)
@@ -156,7 +164,7 @@ def finetune_cmd(
     spec = _spec(manifest, frames, size)
     semi = _split(manifest, split_file, labeled_fraction, labeled_per_class, seed)
     labeled, _ = semi.apply(manifest)
-    t = load_teacher(teacher, spec, manifest=manifest, split=semi).to(_device(device))
+    t = _load(teacher, spec, manifest, semi).to(_device(device))
     folder = finetune_teacher(t, labeled, spec, out_dir, cfg, test=manifest.split("test"), force=force, log=err.print)
 
     from edgekd.teachers.loading import read_teacher_meta
@@ -203,12 +211,10 @@ def pretrain_cmd(
     force: bool = typer.Option(False, "--force", help="Replace an existing --out folder."),
 ) -> None:
     """Pretrain a teacher: vl aligns a video tower to MiniLM on captions; invariant/distinctive: TimeBalance SSL."""
-    from rich.table import Table
-
-    from edgekd.config import parse_overrides
+    from edgekd.config import merge, parse_overrides
     from edgekd.errors import ConfigError
     from edgekd.registry import did_you_mean
-    from edgekd.teachers.loading import read_teacher_meta, refuse_existing
+    from edgekd.teachers.loading import refuse_existing
     from edgekd.teachers.text import check_templates
 
     objectives = ["vl", "invariant", "distinctive", "pcl"]
@@ -222,34 +228,19 @@ def pretrain_cmd(
              if v is not None}
     given.update(parse_overrides(set_))
     if objective == "vl":
-        from edgekd.config import merge
-        from edgekd.teachers.embedded_vl import VLPretrainConfig, pretrain_vl, zeroshot_summary
+        from edgekd.pretrain.vl import VLPretrainConfig, has_captions, pretrain_vl
 
         if template:
             given["templates"] = list(check_templates(template))
-        from edgekd.teachers.embedded_vl import has_captions
-
         cfg = merge(VLPretrainConfig(seed=seed, num_workers=workers, device=str(_device(device))), given, where="--set")
         text = "captions" if has_captions(manifest) else "prompts"
         labeled = None if text == "captions" else _split(manifest, split_file, labeled_fraction, labeled_per_class,
                                                          seed).apply(manifest.split("train"))[0]
-        folder = pretrain_vl(manifest, spec, out_dir, cfg, text=text, labeled=labeled, force=force, log=err.print)
-        metrics = read_teacher_meta(folder)[1]["metrics"]
-        table = Table(title=f"vision-language teacher written to {folder}")
-        for col in ("videos", "captions", "wall time", "CPU time", "final loss", "zero-shot top-1", "top-5", "chance"):
-            table.add_column(col, justify="right")
-        zs = metrics.get("zeroshot", {})
-        table.add_row(str(metrics["train_videos"]), str(metrics["distinct_captions"]),
-                      f"{metrics['train_seconds']:.0f} s", f"{metrics['cpu_seconds']:.0f} s",
-                      f"{metrics['final_loss']:.3f}", f"[bold]{_pct(zs['top1'])}" if zs else "-",
-                      _pct(zs["top5"]) if zs else "-", _pct(zs["chance"]) if zs else "-")
-        out.print(table)
-        out.print(zeroshot_summary(metrics))
+        _print_vl(pretrain_vl(manifest, spec, out_dir, cfg, text=text, labeled=labeled, force=force, log=err.print))
         return
     semi = _split(manifest, split_file, labeled_fraction, labeled_per_class, seed)
     if objective == "pcl":
-        from edgekd.config import merge
-        from edgekd.distill.pretrain import PretrainConfig, pretrain_pcl
+        from edgekd.pretrain.pcl import PretrainConfig, pretrain_pcl
 
         given.pop("frames_in", None)  # PCL sees RGB frames
         cfg = merge(PretrainConfig(seed=seed), given, where="--set")
@@ -257,10 +248,37 @@ def pretrain_cmd(
                               reporter=reporter())
         _print_pcl(folder)
         return
-    from edgekd.teachers.timebalance import pretrain_ssl
+    from edgekd.pretrain.ssl import SSLPretrainConfig, pretrain_ssl
 
-    folder = pretrain_ssl(objective, manifest, semi, spec, out_dir, seed=seed, num_workers=workers,
-                          device=str(_device(device)), force=force, **_ssl_options(pretrain_ssl, given))
+    cfg = merge(SSLPretrainConfig(seed=seed, num_workers=workers), given, where="--set")
+    _print_ssl(objective, pretrain_ssl(objective, manifest, semi, spec, out_dir, cfg, device=str(_device(device)),
+                                       force=force))
+
+
+def _print_vl(folder: Path) -> None:
+    from rich.table import Table
+
+    from edgekd.pretrain.vl import zeroshot_summary
+    from edgekd.teachers.loading import read_teacher_meta
+
+    metrics = read_teacher_meta(folder)[1]["metrics"]
+    table = Table(title=f"vision-language teacher written to {folder}")
+    for col in ("videos", "captions", "wall time", "CPU time", "final loss", "zero-shot top-1", "top-5", "chance"):
+        table.add_column(col, justify="right")
+    zs = metrics.get("zeroshot", {})
+    table.add_row(str(metrics["train_videos"]), str(metrics["distinct_captions"]),
+                  f"{metrics['train_seconds']:.0f} s", f"{metrics['cpu_seconds']:.0f} s",
+                  f"{metrics['final_loss']:.3f}", f"[bold]{_pct(zs['top1'])}" if zs else "-",
+                  _pct(zs["top5"]) if zs else "-", _pct(zs["chance"]) if zs else "-")
+    out.print(table)
+    out.print(zeroshot_summary(metrics))
+
+
+def _print_ssl(objective: str, folder: Path) -> None:
+    from rich.table import Table
+
+    from edgekd.teachers.loading import read_teacher_meta
+
     metrics = read_teacher_meta(folder)[1]["metrics"]
     losses = metrics.get("loss_per_epoch") or [float("nan")]
     table = Table(title=f"{objective} teacher written to {folder}")
@@ -272,32 +290,9 @@ def pretrain_cmd(
 
 
 def _print_pcl(folder: Path) -> None:
-    from edgekd.distill.pretrain import summary_table
+    from edgekd.pretrain.pcl import summary_table
 
     out.print(summary_table(folder, f"PCL teacher written to {folder}"))
-
-
-def _ssl_options(pretrain_ssl, given: dict) -> dict:
-    """--set values for pretrain_ssl's keyword options, typed like their defaults; unknown keys fail."""
-    import inspect
-
-    from edgekd.errors import ConfigError
-    from edgekd.registry import did_you_mean
-
-    params = {n: p.default for n, p in inspect.signature(pretrain_ssl).parameters.items()
-              if p.kind is p.KEYWORD_ONLY and n not in ("seed", "num_workers", "device", "force", "progress")}
-    out = {}
-    for key, value in given.items():
-        if key not in params:
-            raise ConfigError(f"--set: unknown option {key!r} for the SSL objectives", did_you_mean(key, list(params)))
-        kind = type(params[key])
-        if isinstance(value, str) and kind in (int, float):
-            try:
-                value = kind(value)
-            except ValueError as e:
-                raise ConfigError(f"--set: {key} must be {kind.__name__}, got {value!r}") from e
-        out[key] = value
-    return out
 
 
 # -- cache ------------------------------------------------------------------------------------------
@@ -323,7 +318,7 @@ def cache_cmd(
 
     from edgekd.errors import ConfigError
     from edgekd.teachers.cache import build_cache
-    from edgekd.teachers.loading import EMBEDDED_PREFIX, load_teacher
+    from edgekd.teachers.loading import EMBEDDED_PREFIX
 
     check_writable(out_dir, "cache folder", OUT_HINT)
     manifest = _dataset(data, video_root)
@@ -336,7 +331,7 @@ def cache_cmd(
             name, spec_str = (item[len(EMBEDDED_PREFIX):] if item.startswith(EMBEDDED_PREFIX) else "teacher"), item
         if name in named:
             raise ConfigError(f"teacher name {name!r} given twice", "write NAME=TEACHER with distinct names")
-        named[name] = load_teacher(spec_str, spec, manifest=manifest).to(dev)
+        named[name] = _load(spec_str, spec, manifest).to(dev)
     cache = build_cache(named, manifest, spec, out_dir, clips_per_video, temporal=temporal, batch_size=batch_size,
                         num_workers=workers, force=force)
     table = Table(title=f"teacher cache {out_dir}")

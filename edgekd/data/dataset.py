@@ -41,7 +41,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, get_worker_info
 
-from edgekd.checkpoint import DataSpec
+from edgekd.data.spec import DataSpec
 from edgekd.data.decode import BACKENDS, failure_reason, probe_cached, read_frames
 from edgekd.data.manifest import Manifest
 from edgekd.data.sampling import clip_indices, random_starts, three_crops, uniform_starts, window_starts

@@ -30,6 +30,7 @@ import numpy as np
 
 from edgekd.data.manifest import Manifest, VideoEntry, default_data_spec  # noqa: F401  (re-exported)
 from edgekd.errors import ConfigError
+from edgekd.home import edgekd_home
 from edgekd.report import Reporter
 
 SYNTH_VERSION = 5  # bump when the generator changes: cached datasets are regenerated (5: same bytes anywhere)
@@ -310,11 +311,6 @@ def generate(out_dir: str | Path, videos_per_class: int = SYNTH_VIDEOS_PER_CLASS
               "temporal_kind": {n: CLASSES[n][1] for n in names}},
     )
     return manifest.save(out / "manifest.json")
-
-
-def edgekd_home() -> Path:
-    """Where edgekd caches generated data and fitted teachers: $EDGEKD_HOME or ~/.cache/edgekd."""
-    return Path(os.environ.get("EDGEKD_HOME") or Path.home() / ".cache" / "edgekd").expanduser()
 
 
 def default_dataset(reporter: Reporter | None = None) -> Path:

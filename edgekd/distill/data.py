@@ -32,7 +32,7 @@ from typing import Any, Iterator
 import torch
 from torch.utils.data import Dataset
 
-from edgekd.checkpoint import DataSpec
+from edgekd.data.spec import DataSpec
 from edgekd.distill.config import DistillConfig
 from edgekd.distill.dist import DistEnv
 from edgekd.errors import ConfigError, DataError

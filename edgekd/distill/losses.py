@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from edgekd.errors import ConfigError
+from edgekd.teachers.losses import hinton_kd  # noqa: F401  (Camarena's KD term; PCL pretraining uses it too)
 
 
 def make_projector(student_dim: int, teacher_dim: int, kind: str = "linear") -> nn.Module:
@@ -70,19 +71,6 @@ def pseudo_label_ce(student_logits: torch.Tensor, teacher_logits: torch.Tensor,
     keep = (confidence >= threshold).float()                         # (B,)
     per_clip = F.cross_entropy(student_logits.float(), pseudo, reduction="none")
     return (per_clip * keep).sum() / max(1, keep.numel()), keep.mean()
-
-
-def hinton_kd(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:
-    """Hinton KD as used by Camarena Sec. 3: T^2 * KL(softmax(t/T) || softmax(s/T)), mean over clips.
-
-    The T^2 factor keeps the gradient scale of the soft term independent of T (Hinton et al. 2015).
-    The recipe adds the supervised cross-entropy on labeled clips.
-    """
-    T = temperature
-    log_p_s = F.log_softmax(student_logits.float() / T, dim=-1)      # (B, C)
-    log_p_t = F.log_softmax(teacher_logits.detach().float() / T, dim=-1)
-    kl = (log_p_t.exp() * (log_p_t - log_p_s)).sum(dim=-1)           # (B,) KL(p_t || p_s)
-    return T * T * kl.mean()
 
 
 def mix_teachers(p_inv: torch.Tensor, p_dist: torch.Tensor, s: torch.Tensor, clamp: bool = True) -> torch.Tensor:

@@ -123,7 +123,7 @@ def choose_recipe(cfg: "DistillConfig", manifest, unlabeled: int | None = None) 
     at all, kd: the teacher fine-tuned on the labels, distilled on the labeled clips (Hinton).
     """
     from edgekd.distill.teacher_bank import EMBEDDED
-    from edgekd.teachers.embedded_vl import has_captions
+    from edgekd.pretrain.vl import has_captions
 
     if not cfg.teacher.vl.startswith(EMBEDDED):
         return "feature+pseudo", f"a vision-language teacher was given ({cfg.teacher.vl})"

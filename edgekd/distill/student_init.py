@@ -5,7 +5,7 @@
 
 A source is an edgekd teacher folder (edgekd.teachers.loading: teacher.json + weights.pt) whose
 backbone is a registered student: what `edgekd pretrain` and `edgekd teacher pretrain --objective
-pcl` write (edgekd.teachers.pcl) and the TimeBalance teachers (edgekd.teachers.timebalance). Both
+pcl` write (edgekd.teachers.pcl) and the TimeBalance teachers (edgekd.teachers.ssl_teacher). Both
 store the backbone under "backbone.net." and name it in teacher.json (config.backbone,
 config.backbone_kwargs). The student's classifier is not in the folder and keeps its fresh init;
 every other tensor must come from the file, so a silently half-loaded backbone cannot happen.

@@ -19,7 +19,7 @@ from edgekd.errors import ConfigError, TeacherError
 from edgekd.report import Reporter
 
 if TYPE_CHECKING:
-    from edgekd.checkpoint import DataSpec
+    from edgekd.data.spec import DataSpec
     from edgekd.distill.recipes import Batch, Recipe
     from edgekd.teachers.base import Teacher
 
@@ -123,7 +123,7 @@ def load_teachers(cfg, recipe: "Recipe", manifest, split, spec: "DataSpec",
                   given: dict[str, "Teacher"] | None = None, reporter: Reporter | None = None,
                   device: str = "cpu") -> TeacherBank:
     """Load the teachers `recipe` needs; embedded ones are built on `device` on first use for this
-    dataset and split (edgekd.teachers.embedded), and only those the recipe's roles name.
+    dataset and split (edgekd.pretrain.embedded), and only those the recipe's roles name.
 
     `given` maps roles to ready Teacher objects (API and tests); other roles load from their spec.
     """
@@ -141,7 +141,8 @@ def load_teachers(cfg, recipe: "Recipe", manifest, split, spec: "DataSpec",
     embedded_names = sorted({s[len(EMBEDDED):] for s in specs.values() if s.startswith(EMBEDDED)})
     embedded: dict[str, Teacher] = {}
     if embedded_names:
-        from edgekd.teachers.embedded import NAMES, EmbeddedConfig, default_teachers
+        from edgekd.pretrain.embedded import default_teachers
+        from edgekd.pretrain.embedded_config import NAMES, EmbeddedConfig
 
         unknown = [n for n in embedded_names if n not in NAMES]
         if unknown:
@@ -161,7 +162,7 @@ def load_teachers(cfg, recipe: "Recipe", manifest, split, spec: "DataSpec",
             by_spec[spec_str] = load_teacher(spec_str, spec)
     heads = {id(by_spec[s]): by_spec[s] for r, s in specs.items() if r in recipe.head_roles and not s.startswith(EMBEDDED)}
     if heads:  # outside teachers: their own head, CLIP zero-shot prompts, or one fitted on the labeled split
-        from edgekd.teachers.hf_head import provide_head
+        from edgekd.pretrain.heads import provide_head
 
         for teacher in heads.values():
             provide_head(teacher.to(device), manifest, split, spec, templates=cfg.teacher.templates, workers=cfg.data.workers,

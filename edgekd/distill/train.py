@@ -39,7 +39,7 @@ from torch import nn
 from edgekd.checkpoint import load_checkpoint, save_checkpoint
 from edgekd.distill import dist
 from edgekd.distill.config import DistillConfig, default_run_name, validate
-from edgekd.distill.data import Streams, derive_seed, eval_loader, prepare_data
+from edgekd.distill.data import RunData, Streams, derive_seed, eval_loader, prepare_data
 from edgekd.distill.evaluate import accuracy_metrics, predict
 from edgekd.distill.recipes import AUTO, Batch, Recipe, StudentOut, build_recipe, choose_recipe
 from edgekd.distill.schedule import Schedule
@@ -89,14 +89,100 @@ def distill(cfg: DistillConfig, *, teachers: dict | None = None, resume: str | P
 
 def _distill(cfg: DistillConfig, env: dist.DistEnv, device: torch.device, given_teachers, resume,
              stop_after, reporter: Reporter) -> Path:
-    from edgekd.students import build_student
-
     if not env.is_main:  # one process speaks for the run
         reporter = Reporter.quiet()
-    log = reporter.print
-    t, o = cfg.train, cfg.optim
+    run, ckpt = _setup(cfg, env, device, given_teachers, resume, reporter)
+    at = _resume(run, ckpt)
+    _open(run, resume, at)
+    t = run.cfg.train
+    if at.epoch >= t.epochs:
+        reporter.print(f"[green]{run.run_dir} already finished its {t.epochs} epochs[/green]; "
+                       "raise --epochs to train on")
+        return run.run_dir
 
-    # -- setup: everything that can fail on bad input happens before the first step --------------
+    # -- the loop: per epoch, its steps, then metrics, evaluation and checkpoints -------------------
+    # (per-epoch summary lines are printed by rank 0 even without the live bar)
+    bar_reporter = reporter if run.cfg.run.progress else Reporter.quiet()
+    last_metrics: dict[str, Any] = {}
+    ctx = StepContext(run.ddp, run.recipe, run.bank, run.streams, run.optimizer, run.scaler, env, device,
+                      run.run_dir, t.accum_steps, run.cfg.optim.grad_clip, run.input_format, run.amp_dtype)
+    with bar_reporter.bar("train", (t.epochs - at.epoch) * run.spe - at.skip, unit="steps") as progress:
+        for epochs_run, epoch in enumerate(range(at.epoch, t.epochs), 1):
+            clips, seconds = _train_epoch(run, ctx, epoch, at, progress, last_metrics)
+            last_metrics = _end_epoch(run, epoch, at, clips, seconds)
+            at.skip, at.trained, at.sums = 0, 0, {}  # the next epoch starts from its first step
+            if stop_after is not None and epochs_run >= stop_after and epoch + 1 < t.epochs:
+                reporter.print(f"stopped after {epochs_run} epoch(s) as asked; continue with "
+                               f"`edgekd distill --resume {run.run_dir}`")
+                break
+    _finish(run, last_metrics)
+    return run.run_dir
+
+
+@dataclasses.dataclass
+class _Run:
+    """What one training run holds from setup to its last epoch (built by `_setup`, then `_open`)."""
+
+    cfg: DistillConfig
+    env: dist.DistEnv
+    device: torch.device
+    reporter: Reporter
+    data: RunData
+    recipe: Recipe
+    bank: TeacherBank
+    model: DistillModel
+    optimizer: torch.optim.Optimizer
+    schedule: Schedule
+    scaler: torch.amp.GradScaler
+    streams: Streams
+    input_format: torch.memory_format | None
+    amp_dtype: torch.dtype | None
+    best: dict[str, Any] = dataclasses.field(default_factory=lambda: {"top1": -1.0, "epoch": -1})
+    ddp: nn.Module | None = None  # the model, or its DistributedDataParallel wrapper
+    test_loader: Any = None  # rank 0 only
+    run_dir: Path | None = None
+    tb: Any = None  # TensorBoard writer, if asked for
+
+    @property
+    def spe(self) -> int:
+        return self.streams.steps
+
+    def save(self, epoch: int, step: int, metrics: dict[str, Any], path: Path | None = None, state: bool = True,
+             epoch_sums: dict[str, float] | None = None, epoch_steps: int = 0) -> None:
+        """checkpoint.pt resumes at (epoch, step); epoch_sums: the loss sums of the `epoch_steps` optimizer
+        steps among that epoch's first `step` steps (rank 0's under DDP). No RNG state: every draw is keyed
+        by (seed, epoch, step). skipped: the videos found broken so far, never decoded again after resume."""
+        projector, student = self.model.projector, self.model.student
+        train_state = None if not state else {
+            "epoch": epoch, "step": step, "steps_per_epoch": self.spe, "recipe": self.recipe.name,
+            "optimizer": self.optimizer.state_dict(), "schedule": self.schedule.state_dict(),
+            "scaler": self.scaler.state_dict(), "projector": None if projector is None else projector.state_dict(),
+            "epoch_sums": dict(epoch_sums or {}), "epoch_steps": epoch_steps,
+            "best_top1": self.best["top1"], "best_epoch": self.best["epoch"],
+            "skipped": [list(v) for v in self.data.manifest.skipped], "world_size": self.env.world_size}
+        save_checkpoint(path or self.run_dir / "checkpoint.pt", student_name=self.cfg.student.name,
+                        student_kwargs=student.config, state_dict=student.state_dict(), data_spec=self.data.spec,
+                        config=self.cfg.to_dict(), metrics=metrics, train_state=train_state)
+
+
+@dataclasses.dataclass
+class _Position:
+    """Where training stands: the epoch, steps of it passed, optimizer steps among them and their loss sums."""
+
+    epoch: int = 0
+    skip: int = 0
+    trained: int = 0
+    sums: dict[str, float] = dataclasses.field(default_factory=dict)
+
+
+# -- setup: everything that can fail on bad input happens before the first step ------------------
+
+def _setup(cfg: DistillConfig, env: dist.DistEnv, device: torch.device, given_teachers, resume,
+           reporter: Reporter) -> tuple[_Run, dict | None]:
+    """Data, recipe, teachers, student, optimizer and schedule; the checkpoint to resume from (or None)."""
+    from edgekd.students import build_student
+
+    log, t = reporter.print, cfg.train
     if cfg.run.tensorboard and env.is_main:
         _tensorboard_writer()  # fail now, not after the run folder exists
     init_state = None if not cfg.student.init else read_backbone_init(cfg.student.init, cfg.student.name,
@@ -121,143 +207,135 @@ def _distill(cfg: DistillConfig, env: dist.DistEnv, device: torch.device, given_
     if init_state is not None:
         loaded = apply_backbone_init(student, init_state, cfg.student.init)
         log(f"student backbone: {loaded} tensors from {cfg.student.init}")
-    projector = recipe.make_projector(student, bank)
-    model = DistillModel(student, projector).to(device)
+    model = DistillModel(student, recipe.make_projector(student, bank)).to(device)
     input_format = _channels_last(model) if t.channels_last else None
-    optimizer = _make_optimizer(o, model)
+    optimizer = _make_optimizer(cfg.optim, model)
     streams = Streams(cfg, data, env, recipe.clips_per_video(), fixed_starts=bank.cache is not None)
-    spe = streams.steps
-    schedule = Schedule(o, spe, t.epochs, restart_epoch=recipe.stage1_epochs)
+    schedule = Schedule(cfg.optim, streams.steps, t.epochs, restart_epoch=recipe.stage1_epochs)
     amp_dtype = _amp_dtype(device, t.amp)
     scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
-    start_epoch, skip, trained, best, sums = 0, 0, 0, {"top1": -1.0, "epoch": -1}, {}
-    if ckpt is not None:
-        start_epoch, skip, trained, best, sums = _restore(ckpt, model, optimizer, schedule, scaler, device)
-        data.manifest.skipped.add(map(tuple, ckpt["train_state"].get("skipped", [])))  # never decoded again
-    ddp = model
+    run = _Run(cfg, env, device, reporter, data, recipe, bank, model, optimizer, schedule, scaler, streams,
+               input_format, amp_dtype)
+    return run, ckpt
+
+
+def _open(run: _Run, resume, at: _Position) -> None:
+    """The DDP wrapper, the test loader, the run folder (config.toml, header) and TensorBoard."""
+    cfg, env, device = run.cfg, run.env, run.device
+    run.ddp = run.model
     if env.enabled:
-        ddp = nn.parallel.DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None,
-            find_unused_parameters=recipe.two_stage)  # stage 1 leaves the head unused, stage 2 the projector
-    test_loader = eval_loader(cfg, data.test, data.spec) if env.is_main else None
-
-    run_dir = _run_dir(cfg, resume, env)
+        run.ddp = nn.parallel.DistributedDataParallel(
+            run.model, device_ids=[device.index] if device.type == "cuda" else None,
+            find_unused_parameters=run.recipe.two_stage)  # stage 1 leaves the head unused, stage 2 the projector
+    run.test_loader = eval_loader(cfg, run.data.test, run.data.spec) if env.is_main else None
+    run.run_dir = _run_dir(cfg, resume, env)
     if env.is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(run_dir / "config.toml", cfg.to_toml())
-        _print_header(reporter, cfg, run_dir, data, recipe, bank, student, spe, env, device, start_epoch, skip)
-    tb = _tensorboard_writer()(str(run_dir / "tb")) if (cfg.run.tensorboard and env.is_main) else None
-    if start_epoch >= t.epochs:
-        log(f"[green]{run_dir} already finished its {t.epochs} epochs[/green]; raise --epochs to train on")
-        return run_dir
+        run.run_dir.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(run.run_dir / "config.toml", cfg.to_toml())
+        _print_header(run.reporter, cfg, run.run_dir, run.data, run.recipe, run.bank, run.model.student, run.spe,
+                      env, device, at.epoch, at.skip)
+    run.tb = _tensorboard_writer()(str(run.run_dir / "tb")) if (cfg.run.tensorboard and env.is_main) else None
 
-    def save(epoch: int, step: int, metrics: dict[str, Any], path: Path | None = None, state: bool = True,
-             epoch_sums: dict[str, float] | None = None, epoch_steps: int = 0) -> None:
-        """checkpoint.pt resumes at (epoch, step); epoch_sums: the loss sums of the `epoch_steps` optimizer
-        steps among that epoch's first `step` steps (rank 0's under DDP). No RNG state: every draw is keyed
-        by (seed, epoch, step). skipped: the videos found broken so far, never decoded again after resume."""
-        train_state = None if not state else {
-            "epoch": epoch, "step": step, "steps_per_epoch": spe, "recipe": recipe.name,
-            "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
-            "scaler": scaler.state_dict(), "projector": None if projector is None else projector.state_dict(),
-            "epoch_sums": dict(epoch_sums or {}), "epoch_steps": epoch_steps,
-            "best_top1": best["top1"], "best_epoch": best["epoch"],
-            "skipped": [list(v) for v in data.manifest.skipped], "world_size": env.world_size}
-        save_checkpoint(path or run_dir / "checkpoint.pt", student_name=cfg.student.name,
-                        student_kwargs=student.config, state_dict=student.state_dict(), data_spec=data.spec,
-                        config=cfg.to_dict(), metrics=metrics, train_state=train_state)
 
-    # -- the loop ---------------------------------------------------------------------------------
-    # (per-epoch summary lines are printed by rank 0 even without the live bar)
-    bar_reporter = reporter if cfg.run.progress else Reporter.quiet()
-    last_metrics: dict[str, Any] = {}
-    epochs_run = 0
-    ctx = StepContext(ddp, recipe, bank, streams, optimizer, scaler, env, device, run_dir, t.accum_steps,
-                      o.grad_clip, input_format, amp_dtype)
-    with bar_reporter.bar("train", (t.epochs - start_epoch) * spe - skip, unit="steps") as progress:
-        for epoch in range(start_epoch, t.epochs):
-            stage = recipe.stage(epoch)
-            model.train()
-            # steps_done: steps of this epoch passed; trained: those that took an optimizer step; sums: their loss terms
-            steps_done, clips, t0 = skip, 0, time.perf_counter()
-            try:
-                for k, lab, unl in streams.epoch(epoch, recipe.uses_unlabeled(stage), skip):
-                    step = epoch * spe + k
-                    if _on_every_rank(lab is not None, env, device):  # else every labeled video of the step failed
-                        lr = schedule.lr(step)
-                        for g in optimizer.param_groups:
-                            g["lr"] = lr
-                        _seed_all(derive_seed(t.seed, step, env.rank))  # dropout etc. of this step, whatever ran before
-                        terms, stats, n = _train_step(ctx, lab, unl, stage, where=f"epoch {epoch + 1} step "
-                                                      f"{k + 1} (global step {step + 1})")
-                        trained += 1
-                        clips += n
-                        for name, v in {**terms, **stats}.items():
-                            sums[name] = sums.get(name, 0.0) + v
-                        note = _step_note(terms, stats, clips * env.world_size / (time.perf_counter() - t0))
-                    else:
-                        note = "no labeled clip decoded: step skipped"
-                    steps_done = k + 1
-                    progress.describe(f"epoch {epoch + 1}/{t.epochs}" + (f" stage {stage}" if recipe.two_stage else ""))
-                    progress.advance(1, note=note)
-            except KeyboardInterrupt:
-                if env.is_main:
-                    save(epoch, steps_done, {**last_metrics, "interrupted": True}, epoch_sums=sums, epoch_steps=trained)
-                    log(f"[yellow]interrupted at epoch {epoch + 1} step {steps_done}: saved "
-                        f"{run_dir / 'checkpoint.pt'}[/yellow]; continue with "
-                        f"`edgekd distill --resume {run_dir}`")
-                raise
-            seconds = time.perf_counter() - t0
-            if not trained:
-                raise _no_step_error(epoch, data, run_dir if env.is_main else None)
-            # the mean over the optimizer steps of the whole epoch, both halves of a resumed one
-            means = dist.all_mean(env, {k: v / trained for k, v in sums.items()}, device)
-            loss_terms = [k for k in means if k not in ("keep", "s")]
-            train_loss = sum(means[k] for k in loss_terms)
-            schedule.epoch_end(epoch, train_loss)
+# -- one epoch --------------------------------------------------------------------------------------
 
-            last = epoch + 1 == t.epochs
-            metrics: dict[str, Any] = {"epoch": epoch + 1, **({"stage": stage} if recipe.two_stage else {}),
-                                       "step": (epoch + 1) * spe, "optimizer_steps": trained,
-                                       "lr": optimizer.param_groups[0]["lr"], "loss": train_loss,
-                                       **{f"loss_{k}": means[k] for k in loss_terms},
-                                       **{k: means[k] for k in ("keep", "s") if k in means},
-                                       "clips_per_s": clips * env.world_size / max(seconds, 1e-9),
-                                       "epoch_s": seconds}
-            skip, trained, sums = 0, 0, {}
-            if env.is_main and ((epoch + 1) % t.eval_every == 0 or last):
-                logits, labels = predict(model.student, test_loader, device, amp=amp_dtype is not None,
-                                        channels_last=input_format is not None)
-                acc = accuracy_metrics(logits, labels, list(data.spec.class_names))
-                metrics.update(top1=acc["top1"], top5=acc["top5"])
-                if acc["top1"] > best["top1"]:
-                    best = {"top1": acc["top1"], "epoch": epoch + 1}
-                    save(epoch + 1, 0, {**metrics, "best_top1": best["top1"], "best_epoch": best["epoch"]},
-                         path=run_dir / "best.pt", state=False)
-            metrics.update(best_top1=best["top1"], best_epoch=best["epoch"], time=time.strftime("%Y-%m-%dT%H:%M:%S"))
-            if env.is_main:
-                save(epoch + 1, 0, metrics)
-                data.manifest.skipped.write(run_dir)  # skipped_videos.txt: every video skipped so far
-                with open(run_dir / "metrics.jsonl", "a") as f:
-                    f.write(json.dumps(metrics) + "\n")
-                if tb is not None:
-                    for k, v in metrics.items():
-                        if isinstance(v, (int, float)) and k not in ("epoch", "step"):
-                            tb.add_scalar(k, v, epoch + 1)
-                    tb.flush()
-                log(_epoch_line(metrics, t.epochs))
-            dist.barrier(env)
-            last_metrics = metrics
-            epochs_run += 1
-            if stop_after is not None and epochs_run >= stop_after and not last:
-                log(f"stopped after {epochs_run} epoch(s) as asked; continue with `edgekd distill --resume {run_dir}`")
-                break
-    if tb is not None:
-        tb.close()
-    if env.is_main and last_metrics.get("epoch") == t.epochs:
-        log(f"[bold green]done[/bold green] {run_dir}: test top-1 {100 * last_metrics.get('top1', 0):.1f}% "
-            f"(best {100 * best['top1']:.1f}% at epoch {best['epoch']})")
-    return run_dir
+def _train_epoch(run: _Run, ctx: StepContext, epoch: int, at: _Position, progress,
+                 last_metrics: dict[str, Any]) -> tuple[int, float]:
+    """The steps of one epoch from `at.skip` on, tallied into `at`; (clips trained on, seconds).
+
+    Ctrl-C saves a checkpoint at the current step and re-raises."""
+    t, env, spe, recipe = run.cfg.train, run.env, run.spe, run.recipe
+    stage = recipe.stage(epoch)
+    run.model.train()
+    # steps_done: steps of this epoch passed; at.trained: those that took an optimizer step; at.sums: their loss terms
+    steps_done, clips, t0 = at.skip, 0, time.perf_counter()
+    try:
+        for k, lab, unl in run.streams.epoch(epoch, recipe.uses_unlabeled(stage), at.skip):
+            step = epoch * spe + k
+            if _on_every_rank(lab is not None, env, run.device):  # else every labeled video of the step failed
+                lr = run.schedule.lr(step)
+                for g in run.optimizer.param_groups:
+                    g["lr"] = lr
+                _seed_all(derive_seed(t.seed, step, env.rank))  # dropout etc. of this step, whatever ran before
+                terms, stats, n = _train_step(ctx, lab, unl, stage, where=f"epoch {epoch + 1} step "
+                                              f"{k + 1} (global step {step + 1})")
+                at.trained += 1
+                clips += n
+                for name, v in {**terms, **stats}.items():
+                    at.sums[name] = at.sums.get(name, 0.0) + v
+                note = _step_note(terms, stats, clips * env.world_size / (time.perf_counter() - t0))
+            else:
+                note = "no labeled clip decoded: step skipped"
+            steps_done = k + 1
+            progress.describe(f"epoch {epoch + 1}/{t.epochs}" + (f" stage {stage}" if recipe.two_stage else ""))
+            progress.advance(1, note=note)
+    except KeyboardInterrupt:
+        if env.is_main:
+            run.save(epoch, steps_done, {**last_metrics, "interrupted": True}, epoch_sums=at.sums,
+                     epoch_steps=at.trained)
+            run.reporter.print(f"[yellow]interrupted at epoch {epoch + 1} step {steps_done}: saved "
+                               f"{run.run_dir / 'checkpoint.pt'}[/yellow]; continue with "
+                               f"`edgekd distill --resume {run.run_dir}`")
+        raise
+    return clips, time.perf_counter() - t0
+
+
+def _end_epoch(run: _Run, epoch: int, at: _Position, clips: int, seconds: float) -> dict[str, Any]:
+    """The epoch's metrics (+ test top-1 when due), best.pt, checkpoint.pt, metrics.jsonl, TensorBoard."""
+    env, data, epochs = run.env, run.data, run.cfg.train.epochs
+    if not at.trained:
+        raise _no_step_error(epoch, data, run.run_dir if env.is_main else None)
+    # the mean over the optimizer steps of the whole epoch, both halves of a resumed one
+    means = dist.all_mean(env, {k: v / at.trained for k, v in at.sums.items()}, run.device)
+    loss_terms = [k for k in means if k not in ("keep", "s")]
+    train_loss = sum(means[k] for k in loss_terms)
+    run.schedule.epoch_end(epoch, train_loss)
+    stage = {"stage": run.recipe.stage(epoch)} if run.recipe.two_stage else {}
+    metrics: dict[str, Any] = {"epoch": epoch + 1, **stage,
+                               "step": (epoch + 1) * run.spe, "optimizer_steps": at.trained,
+                               "lr": run.optimizer.param_groups[0]["lr"], "loss": train_loss,
+                               **{f"loss_{k}": means[k] for k in loss_terms},
+                               **{k: means[k] for k in ("keep", "s") if k in means},
+                               "clips_per_s": clips * env.world_size / max(seconds, 1e-9),
+                               "epoch_s": seconds}
+    if env.is_main and ((epoch + 1) % run.cfg.train.eval_every == 0 or epoch + 1 == epochs):
+        _evaluate(run, epoch, metrics)
+    metrics.update(best_top1=run.best["top1"], best_epoch=run.best["epoch"], time=time.strftime("%Y-%m-%dT%H:%M:%S"))
+    if env.is_main:
+        run.save(epoch + 1, 0, metrics)
+        data.manifest.skipped.write(run.run_dir)  # skipped_videos.txt: every video skipped so far
+        with open(run.run_dir / "metrics.jsonl", "a") as f:
+            f.write(json.dumps(metrics) + "\n")
+        if run.tb is not None:
+            for k, v in metrics.items():
+                if isinstance(v, (int, float)) and k not in ("epoch", "step"):
+                    run.tb.add_scalar(k, v, epoch + 1)
+            run.tb.flush()
+        run.reporter.print(_epoch_line(metrics, epochs))
+    dist.barrier(env)
+    return metrics
+
+
+def _evaluate(run: _Run, epoch: int, metrics: dict[str, Any]) -> None:
+    """Test top-1/top-5 into `metrics`; a new best is saved as best.pt (weights only)."""
+    logits, labels = predict(run.model.student, run.test_loader, run.device, amp=run.amp_dtype is not None,
+                             channels_last=run.input_format is not None)
+    acc = accuracy_metrics(logits, labels, list(run.data.spec.class_names))
+    metrics.update(top1=acc["top1"], top5=acc["top5"])
+    if acc["top1"] > run.best["top1"]:
+        run.best = {"top1": acc["top1"], "epoch": epoch + 1}
+        run.save(epoch + 1, 0, {**metrics, "best_top1": run.best["top1"], "best_epoch": run.best["epoch"]},
+                 path=run.run_dir / "best.pt", state=False)
+
+
+def _finish(run: _Run, last_metrics: dict[str, Any]) -> None:
+    if run.tb is not None:
+        run.tb.close()
+    if run.env.is_main and last_metrics.get("epoch") == run.cfg.train.epochs:
+        best = run.best
+        run.reporter.print(f"[bold green]done[/bold green] {run.run_dir}: test top-1 "
+                           f"{100 * last_metrics.get('top1', 0):.1f}% (best {100 * best['top1']:.1f}% at epoch "
+                           f"{best['epoch']})")
 
 
 # -- one optimizer step ---------------------------------------------------------------------------
@@ -454,13 +532,16 @@ def _load_resume(resume: str | Path, cfg: DistillConfig, recipe: Recipe) -> dict
     return ckpt
 
 
-def _restore(ckpt: dict, model: DistillModel, optimizer, schedule: Schedule, scaler, device) -> tuple:
-    state = ckpt["train_state"]
+def _resume(run: _Run, ckpt: dict | None) -> _Position:
+    """Restore the checkpoint's training state into the run; where to start (the beginning without one)."""
+    if ckpt is None:
+        return _Position()
+    state, model, schedule = ckpt["train_state"], run.model, run.schedule
     try:
         model.student.load_state_dict(ckpt["state_dict"])
         if model.projector is not None and state.get("projector") is not None:
             model.projector.load_state_dict(state["projector"])
-        optimizer.load_state_dict(state["optimizer"])
+        run.optimizer.load_state_dict(state["optimizer"])
     except (RuntimeError, ValueError, KeyError) as e:
         raise CheckpointError(f"checkpoint does not fit this run's student/optimizer: {str(e).splitlines()[0]}",
                               "resume with the run's own config (drop the flags that change the model)") from e
@@ -469,12 +550,13 @@ def _restore(ckpt: dict, model: DistillModel, optimizer, schedule: Schedule, sca
                               f"gives {schedule.spe}", "keep the data, split and batch sizes of the run")
     schedule.load_state_dict(state["schedule"])
     if state.get("scaler"):
-        scaler.load_state_dict(state["scaler"])
+        run.scaler.load_state_dict(state["scaler"])
     sums = {k: float(v) for k, v in (state.get("epoch_sums") or {}).items()} if state["step"] else {}
     # optimizer steps of the epoch so far (older checkpoints: every step trained)
     trained = int(state.get("epoch_steps", state["step"])) if state["step"] else 0
-    return (int(state["epoch"]), int(state["step"]), trained,
-            {"top1": float(state["best_top1"]), "epoch": int(state["best_epoch"])}, sums)
+    run.best = {"top1": float(state["best_top1"]), "epoch": int(state["best_epoch"])}
+    run.data.manifest.skipped.add(map(tuple, state.get("skipped", [])))  # never decoded again
+    return _Position(int(state["epoch"]), int(state["step"]), trained, sums)
 
 
 def run_is_taken(path: Path) -> bool:

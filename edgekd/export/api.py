@@ -14,6 +14,7 @@ existing export is replaced (with `force=True` only) in one rename.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import tempfile
@@ -22,31 +23,13 @@ from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Any
 
-from edgekd.errors import CheckpointError, ConfigError, ExportError
-
-
-def load_student(ckpt_path: Path):
-    """(checkpoint dict, student in eval mode, DataSpec); CheckpointError for anything unusable."""
-    from edgekd.checkpoint import build_student_from_checkpoint, load_checkpoint
-
-    ckpt = load_checkpoint(ckpt_path)
-    student = ckpt.get("student")
-    if not isinstance(student, dict) or "name" not in student or "data_spec" not in ckpt or "state_dict" not in ckpt:
-        raise CheckpointError(f"{ckpt_path} lacks the student/data_spec/state_dict entries of an edgekd checkpoint",
-                              "pass a checkpoint.pt written by `edgekd distill`")
-    try:
-        model, spec = build_student_from_checkpoint(ckpt)
-    except ConfigError as e:
-        raise CheckpointError(f"{ckpt_path}: {e.message} (the student named inside the checkpoint)",
-                              (e.hint + "; " if e.hint else "") +
-                              "the checkpoint may come from a newer edgekd - upgrade, or re-run `edgekd distill`") from e
-    return ckpt, model, spec
+from edgekd.errors import ExportError
+from edgekd.export.formats import DEFAULT_FORMATS, FORMATS, say_parity, check_request, formats_from_flags
+from edgekd.runtime.artifact import ARTIFACT_FILE, FILES
 
 
 def _is_export_dir(d: Path) -> bool:
-    from edgekd.runtime.artifact import ARTIFACT_FILE
-
-    return (d / ARTIFACT_FILE).is_file() or (d / "student.onnx").is_file()
+    return (d / ARTIFACT_FILE).is_file() or (d / FILES["onnx"]).is_file()
 
 
 def _check_out_dir(out_dir: Path, force: bool) -> None:
@@ -105,19 +88,20 @@ class _Stopwatch:
 
 @dataclass
 class ExportRequest:
-    """What to export and how to prove it; `export_run(run, **fields)` builds one from keywords.
+    """What to export and how to prove it; `export_run(run, **fields)` builds one from keywords, where the
+    old switches int8=, fp16_onnx=, trt=, deepstream=, triton=, streaming= edit `formats`.
 
-    data: dataset for parity/calibration/accuracy clips (default: the one the checkpoint trained on,
-    falling back to the embedded synthetic dataset). eval_clips: clips for the accuracy figures (None:
-    the whole test split, the clips bench and training evaluate on). tolerances: {"fp32"|"fp16"|"int8":
-    Tolerance} overrides. precision: the TensorRT engine's precision ("fp16" | "int8" | "fp32").
+    formats: names from edgekd.export.formats.FORMATS (onnx is always written). data: dataset for
+    parity/calibration/accuracy clips (default: the one the checkpoint trained on, falling back to the
+    embedded synthetic dataset). eval_clips: clips for the accuracy figures (None: the whole test split,
+    the clips bench and training evaluate on). tolerances: {"fp32"|"fp16"|"int8": Tolerance} overrides.
+    precision: the TensorRT / DeepStream engine's precision ("fp16" | "int8" | "fp32"; None: fp16).
     """
 
     out_dir: str | Path | None = None
+    formats: tuple[str, ...] = DEFAULT_FORMATS
     opset: int = 17
-    int8: bool = True
-    trt: bool = False
-    precision: str = "fp16"
+    precision: str | None = None
     profile: Any = None                        # name, TOML path or Profile (TensorRT batch range, DLA)
     force: bool = False
     data: str | Path | None = None
@@ -131,18 +115,27 @@ class ExportRequest:
     fp16_layers: tuple[str, ...] = ()
     simplify: bool = True
     dynamic_batch: bool = True
-    fp16_onnx: bool = True                     # student.fp16.onnx (FP32 I/O) for ORT CUDA / Triton
     cpu_int8: str = "auto"                     # student.int8-cpu.onnx: "auto" (only if faster), "always", "never"
     implicit_int8: bool = False                # TensorRT 8.x fallback: calibrate on the target, not the Q/DQ file
-    deepstream: bool = False                   # deepstream/ bundle (edgekd.export.deepstream)
-    triton: bool = False                       # triton/ model repository (edgekd.export.triton)
     max_batch: int = 4                         # DeepStream batch / Triton max_batch_size
-    streaming: bool = False                    # student.stream.onnx: frame in, logits out (edgekd.export.streaming)
+
+    @property
+    def engine_precision(self) -> str:
+        return self.precision or "fp16"
+
+    @classmethod
+    def from_fields(cls, *, formats: tuple[str, ...] | str | None = None, int8: bool | None = None,
+                    fp16_onnx: bool | None = None, trt: bool = False, deepstream: bool = False, triton: bool = False,
+                    streaming: bool = False, **fields: Any) -> "ExportRequest":
+        return cls(formats=formats_from_flags(formats, int8=int8, fp16_onnx=fp16_onnx, trt=trt, deepstream=deepstream,
+                                              triton=triton, streaming=streaming,
+                                              cpu_int8=fields.get("cpu_int8", "auto")), **fields)
 
 
 @dataclass
 class _Job:
-    """An ExportRequest resolved: the student, its spec, the profile, where things go."""
+    """An ExportRequest resolved (the student, its spec, the profile, where things go) and, as the export
+    runs, what the format writers share: student.onnx's info, the clips, the comparator, the entries."""
 
     req: ExportRequest
     rep: Any
@@ -155,51 +148,61 @@ class _Job:
     prof: Any
     tol: dict[str, Any]
     settings: Any
+    ckpt_sha: str = ""
+    info: Any = None                           # edgekd.export.onnx_export.OnnxInfo of student.onnx
+    ev: Any = None                             # eval clips (parity = the first ones, accuracy = all)
+    calib: Any = None                          # train clips for INT8 calibration
+    cmp: Any = None                            # the Comparator against PyTorch
+    fp32: Any = None                           # student.onnx loaded in ONNX Runtime
+    artifacts: list[dict[str, Any]] = field(default_factory=list)
+    deploy: dict[str, Any] = field(default_factory=lambda: {"cpu_int8": None, "fp16_onnx": None, "bundles": {}})
+    _f32: Any = None
+
+    def f32(self):
+        """FP32 ONNX logits on the eval clips, computed once; student.onnx's entry gets its accuracy."""
+        if self._f32 is None:
+            from edgekd.export.variants import eval_batch
+            from edgekd.runtime.metrics import classification
+            from edgekd.runtime.runners import logits
+
+            with self.rep.bar("FP32 on eval clips", len(self.ev)) as bar:
+                self._f32 = logits(self.fp32, self.ev.x, eval_batch(self.fp32), bar.advance)
+            m = classification(self._f32, self.ev.labels)
+            self.artifacts[0]["accuracy"] = {**self.ev.describe(), "top1": m["top1"], "top5": m["top5"]}
+        return self._f32
+
+    def build_request(self, root: Path):
+        """The TensorRT build request (edgekd.runtime.tensorrt.BuildRequest); INT8 compiles the Q/DQ file."""
+        from edgekd.export.tensorrt import make_request
+        from edgekd.runtime.artifact import INPUT_NAME
+
+        req, precision = self.req, self.req.engine_precision
+        implicit = req.implicit_int8 and precision == "int8"
+        return make_request(root, onnx=FILES["int8"] if precision == "int8" and not implicit else FILES["onnx"],
+                            precision=precision, implicit_int8=implicit, input_name=INPUT_NAME,
+                            input_dims=self.spec.input_shape(1)[1:], profile=self.prof, dla=req.dla,
+                            dla_core=req.dla_core, fp16_layers=tuple(req.fp16_layers),
+                            fixed_batch=None if req.dynamic_batch else 1)
 
 
 def export_run(run_or_checkpoint: str | Path, out_dir: str | Path | None = None, *, reporter=None,
                request: ExportRequest | None = None, **fields: Any) -> Path:
     """Export a run (or checkpoint.pt) and prove every artifact against PyTorch; returns the export folder."""
-    from edgekd.checkpoint import resolve_checkpoint_path
-    from edgekd.export.int8 import Int8Settings
     from edgekd.export.onnx_export import check_opset
-    from edgekd.export.parity import TOLERANCES
     from edgekd.report import Reporter
-    from edgekd.runtime.artifact import INPUT_NAME
-    from edgekd.runtime.profiles import load_profile
 
-    req = request or ExportRequest(out_dir=out_dir, **fields)
+    req = request or ExportRequest.from_fields(out_dir=out_dir, **fields)
+    req = dataclasses.replace(req, formats=formats_from_flags(req.formats, cpu_int8=req.cpu_int8))
     rep = reporter or Reporter.quiet()
     check_opset(req.opset)
-    if req.parity_clips < 2:
-        raise ConfigError("parity needs at least 2 clips (their logits must vary)", "pass --parity-clips 8 or more")
-    ckpt_path = resolve_checkpoint_path(run_or_checkpoint)
-    ckpt, model, spec = load_student(ckpt_path)
-    job = _Job(req=req, rep=rep, ckpt=ckpt, ckpt_path=ckpt_path, model=model, spec=spec,
-               name=ckpt["student"]["name"],
-               out_dir=Path(req.out_dir) if req.out_dir is not None else ckpt_path.parent / "export",
-               prof=load_profile(req.profile) if req.profile is not None else None,
-               tol={**TOLERANCES, **(req.tolerances or {})},
-               settings=(req.int8_settings or Int8Settings()).check())
+    check_request(req)
+    job = _job(run_or_checkpoint, req, rep)
     _check_out_dir(job.out_dir, req.force)
-    if req.streaming:  # an offline-shift student cannot stream: say so before any long work
-        from edgekd.export.streaming import check_streamable
-
-        check_streamable(model, job.name)
-    if req.cpu_int8 not in ("auto", "always", "never"):
-        raise ConfigError(f"--cpu-int8 must be auto, always or never, not {req.cpu_int8!r}")
-    if req.max_batch < 1:
-        raise ConfigError("--max-batch must be at least 1")
-    if req.trt and req.precision == "int8" and not (req.int8 or req.implicit_int8):
-        raise ConfigError("an INT8 engine compiles student.int8.onnx, which --no-quantize turns off",
-                          "drop --no-quantize (or add --trt-implicit-int8 for a TensorRT 8.x calibrated engine)")
-    if req.trt:  # validate the TensorRT request before any long work
-        from edgekd.export.tensorrt import make_request
-
-        make_request(job.out_dir, onnx="student.onnx", precision=req.precision, input_name=INPUT_NAME,
-                     input_dims=spec.input_shape(1)[1:], profile=job.prof, dla=req.dla, dla_core=req.dla_core,
-                     fp16_layers=tuple(req.fp16_layers), fixed_batch=None if req.dynamic_batch else 1)
-    rep.step(f"exporting {job.name} from {ckpt_path} (input 3x{spec.frames}x{spec.size}x{spec.size}, "
+    for name in req.formats:  # what needs the student or the profile, before any long work
+        if (check := FORMATS[name].check_job) is not None:
+            check(job)
+    spec = job.spec
+    rep.step(f"exporting {job.name} from {job.ckpt_path} (input 3x{spec.frames}x{spec.size}x{spec.size}, "
              f"{spec.num_classes} classes) to {job.out_dir}")
     try:
         stage = Path(tempfile.mkdtemp(prefix=f".{job.out_dir.name}.staging-", dir=job.out_dir.parent))
@@ -212,195 +215,125 @@ def export_run(run_or_checkpoint: str | Path, out_dir: str | Path | None = None,
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise
-    rep.done(f"wrote {job.out_dir / 'artifact.json'} ({len(artifact['artifacts'])} artifacts)")
+    rep.done(f"wrote {job.out_dir / ARTIFACT_FILE} ({len(artifact.files)} artifacts)")
     return job.out_dir
 
 
-def _export(stage: Path, job: _Job) -> dict[str, Any]:
-    from edgekd.runtime.artifact import file_entry
+def _job(run_or_checkpoint: str | Path, req: ExportRequest, rep) -> _Job:
+    from edgekd.checkpoint import resolve_checkpoint_path
+    from edgekd.export.int8 import Int8Settings
+    from edgekd.export.onnx_export import load_student
+    from edgekd.export.parity import TOLERANCES
+    from edgekd.runtime.profiles import load_profile
+
+    ckpt_path = resolve_checkpoint_path(run_or_checkpoint)
+    ckpt, model, spec = load_student(ckpt_path)
+    return _Job(req=req, rep=rep, ckpt=ckpt, ckpt_path=ckpt_path, model=model, spec=spec,
+                name=ckpt["student"]["name"],
+                out_dir=Path(req.out_dir) if req.out_dir is not None else ckpt_path.parent / "export",
+                prof=load_profile(req.profile) if req.profile is not None else None,
+                tol={**TOLERANCES, **(req.tolerances or {})},
+                settings=(req.int8_settings or Int8Settings()).check())
+
+
+def _export(stage: Path, job: _Job):
+    """Every requested format into `stage`, each proven against PyTorch; the Artifact written there."""
     from edgekd.export.onnx_export import export_onnx
     from edgekd.export.parity import Comparator, noise_inputs
-    from edgekd.io import sha256_file, write_json
-    from edgekd.runtime.artifact import ARTIFACT_FILE, ARTIFACT_FORMAT, library_versions, now
-    from edgekd.runtime.evalset import build_evalset
-    from edgekd.runtime.metrics import classification
-    from edgekd.export.variants import runtime_map
-    from edgekd.runtime.runners import OrtRunner, TorchRunner, logits
+    from edgekd.io import sha256_file
+    from edgekd.runtime.artifact import file_entry
+    from edgekd.runtime.runners import OrtRunner, TorchRunner
 
-    req, rep, spec = job.req, job.rep, job.spec
-    ckpt_sha = sha256_file(job.ckpt_path)
+    req, rep, spec, onnx = job.req, job.rep, job.spec, FILES["onnx"]
+    job.ckpt_sha = sha256_file(job.ckpt_path)
 
     # 1. ONNX -------------------------------------------------------------------------------------
     with _Stopwatch() as t:
-        info = export_onnx(job.model, spec, stage / "student.onnx", student_name=job.name, opset=req.opset,
-                           dynamic_batch=req.dynamic_batch, simplify=req.simplify,
-                           extra_metadata={"checkpoint_sha256": ckpt_sha})
-    rep.done(f"student.onnx: opset {req.opset}, {info.num_nodes} nodes, input {info.input_shape}"
+        job.info = info = export_onnx(job.model, spec, stage / onnx, student_name=job.name, opset=req.opset,
+                                      dynamic_batch=req.dynamic_batch, simplify=req.simplify,
+                                      extra_metadata={"checkpoint_sha256": job.ckpt_sha})
+    rep.done(f"{onnx}: opset {req.opset}, {info.num_nodes} nodes, input {info.input_shape}"
              f"{', simplified by ' + info.simplified if info.simplified else ''} ({t.seconds:.1f} s)")
 
     # 2. clips: the eval set (parity = its first clips, accuracy = all), train split for calibration -----
-    data = req.data if req.data is not None else _dataset_of(job.ckpt)
-    ev = build_evalset(data, spec, split="test", limit=req.eval_clips if req.int8 or req.fp16_onnx else req.parity_clips,
-                       fallback_split="train", dataset_fallback=True, strict=False, reporter=rep)
-    if ev.note:
-        rep.warn(ev.note)
-    need_calib = req.int8 or (req.trt and req.implicit_int8)
-    calib = build_evalset(data, spec, split="train", limit=job.settings.calibration_clips, fallback_split="test",
-                          dataset_fallback=True, strict=False, reporter=rep) if need_calib else None
-    x_par = ev.x[:req.parity_clips]
-    rep.done(f"{len(ev)} {ev.split} clips from {ev.source}" + (f", {len(calib)} {calib.split} clips for calibration"
-                                                              if calib is not None else ""))
+    _clips(job)
 
     # 3. PyTorch reference and FP32 ONNX Runtime parity ------------------------------------------
     reference = TorchRunner(job.model, "cpu", "fp32")
     reference.load()
-    cmp = Comparator(reference, x_par, noise_inputs(spec, req.noise_inputs, seed=0))
-    fp32 = OrtRunner(stage / "student.onnx", "cpu", "fp32")
-    fp32.load()
-    par32 = cmp.judge(fp32, "student.onnx (ONNX Runtime FP32)", job.tol["fp32"])
-    _say_parity(rep, "FP32 ONNX Runtime", par32)
-    artifacts = [file_entry(stage, "student.onnx", fmt="onnx", precision="fp32", runtime="onnxruntime",
-                            opset=req.opset, nodes=info.num_nodes, simplified=info.simplified, parity=par32,
-                            input={"name": info.input_name, "shape": info.input_shape})]
+    job.cmp = Comparator(reference, job.ev.x[:req.parity_clips], noise_inputs(spec, req.noise_inputs, seed=0))
+    job.fp32 = OrtRunner(stage / onnx, "cpu", "fp32")
+    job.fp32.load()
+    par32 = job.cmp.judge(job.fp32, f"{onnx} (ONNX Runtime FP32)", job.tol["fp32"])
+    say_parity(rep, "FP32 ONNX Runtime", par32)
+    job.artifacts.append(file_entry(stage, onnx, fmt="onnx", precision="fp32", runtime="onnxruntime",
+                                    opset=req.opset, nodes=info.num_nodes, simplified=info.simplified, parity=par32,
+                                    input={"name": info.input_name, "shape": info.input_shape}))
+    readiness = _readiness(stage, job)
 
-    # 4. INT8 (TensorRT-rules Q/DQ, + the CPU variant when it pays) and FP16 ONNX ---------------------
-    cpu_choice = fp16_record = None
-    if req.int8 or req.fp16_onnx:
-        from edgekd.export.variants import eval_batch, fp16_artifact, int8_artifacts
+    # 4. every other format, in the table's order -------------------------------------------------
+    try:
+        for name in req.formats:
+            if (write := FORMATS[name].write) is not None:
+                write(stage, job)
+    finally:
+        job.fp32.close()
+    artifact = _artifact(job, readiness)
+    artifact.write(stage)
+    return artifact
 
-        with rep.bar("FP32 on eval clips", len(ev)) as bar:
-            f32 = logits(fp32, ev.x, eval_batch(fp32), bar.advance)
-        m32 = classification(f32, ev.labels)
-        artifacts[0]["accuracy"] = {**ev.describe(), "top1": m32["top1"], "top5": m32["top5"]}
-        if req.int8:
-            entries, cpu_choice = int8_artifacts(stage, rep=rep, settings=job.settings, info=info, ev=ev, calib=calib,
-                                                 cmp=cmp, f32=f32, tol=job.tol, opset=req.opset, cpu_int8=req.cpu_int8)
-            artifacts += entries
-        if req.fp16_onnx:
-            entry, fp16_record = fp16_artifact(stage, rep=rep, info=info, ev=ev, cmp=cmp, f32=f32, tol=job.tol,
-                                               opset=req.opset)
-            artifacts += [entry] if entry else []
-    if req.streaming:
-        from edgekd.export.streaming import stream_artifacts
 
-        artifacts += stream_artifacts(stage, rep=rep, model=job.model, spec=spec, name=job.name, opset=req.opset,
-                                      cmp=cmp, clip_onnx=fp32, tol=job.tol, fp16=req.fp16_onnx,
-                                      calib=calib if req.int8 else None, int8_settings=job.settings,
-                                      extra_metadata={"checkpoint_sha256": ckpt_sha})
-    fp32.close()
+def _clips(job: _Job) -> None:
+    """The eval clips (the whole test split when accuracy is measured) and, for INT8, calibration clips."""
+    from edgekd.runtime.evalset import build_evalset
 
-    # 5. TensorRT: engine where importable, else the build-on-target manifest ---------------------
-    readiness = None
+    req, rep = job.req, job.rep
+    data = req.data if req.data is not None else _dataset_of(job.ckpt)
+    accuracy = "int8" in req.formats or "fp16" in req.formats
+    job.ev = ev = build_evalset(data, job.spec, split="test", limit=req.eval_clips if accuracy else req.parity_clips,
+                                fallback_split="train", dataset_fallback=True, strict=False, reporter=rep)
+    if ev.note:
+        rep.warn(ev.note)
+    if "int8" in req.formats or ("tensorrt" in req.formats and req.implicit_int8):
+        job.calib = build_evalset(data, job.spec, split="train", limit=job.settings.calibration_clips,
+                                  fallback_split="test", dataset_fallback=True, strict=False, reporter=rep)
+    rep.done(f"{len(ev)} {ev.split} clips from {ev.source}" + (f", {len(job.calib)} {job.calib.split} clips for "
+                                                              "calibration" if job.calib is not None else ""))
+
+
+def _readiness(stage: Path, job: _Job) -> dict[str, Any] | None:
+    """TensorRT/DLA support of student.onnx on the profile's target, when the profile names a TensorRT."""
     prof = job.prof
-    if prof is not None and prof.tensorrt_version:
-        from edgekd.export.readiness import check_readiness
+    if prof is None or not prof.tensorrt_version:
+        return None
+    from edgekd.export.readiness import check_readiness
 
-        r = check_readiness(stage / "student.onnx", prof, req.precision if req.trt else "fp16")
-        readiness = {k: v for k, v in r.to_dict().items() if k != "operators"}
-        dla_text = {"dla": "runs on DLA", "dla+gpu": "DLA with GPU fallback", "fail": "DLA not usable"}
-        (rep.done if r.trt_ok else rep.warn)(f"TensorRT readiness on {prof.name}: "
-                                             f"{'builds' if r.trt_ok else 'will not build'}"
-                                             + (f", {dla_text[r.dla_verdict]}" if r.dla_cores else "")
-                                             + " (details: edgekd export --check-trt)")
-    if req.trt:
-        artifacts.append(_tensorrt(stage, job, info, calib, cmp))
-    bundles = _bundles(stage, job, info, artifacts)
+    r = check_readiness(stage / FILES["onnx"], prof, job.req.engine_precision if "tensorrt" in job.req.formats else "fp16")
+    dla_text = {"dla": "runs on DLA", "dla+gpu": "DLA with GPU fallback", "fail": "DLA not usable"}
+    (job.rep.done if r.trt_ok else job.rep.warn)(f"TensorRT readiness on {prof.name}: "
+                                                 f"{'builds' if r.trt_ok else 'will not build'}"
+                                                 + (f", {dla_text[r.dla_verdict]}" if r.dla_cores else "")
+                                                 + " (details: edgekd export --check-trt)")
+    return {k: v for k, v in r.to_dict().items() if k != "operators"}
 
+
+def _artifact(job: _Job, readiness: dict[str, Any] | None):
+    from edgekd.export.variants import runtime_map
+    from edgekd.runtime.artifact import Artifact, library_versions, now
+
+    info, ev = job.info, job.ev
     try:
         ck_rel = os.path.relpath(job.ckpt_path.resolve(), job.out_dir.resolve())
     except ValueError:  # different drives (Windows)
         ck_rel = str(job.ckpt_path.resolve())
-    artifact = {
-        "kind": ARTIFACT_FORMAT,
-        "format": "onnx", "precision": "fp32", "file": "student.onnx",
-        "input": {"name": info.input_name, "shape": info.input_shape, "dtype": "float32", "layout": "NCTHW",
-                  "dynamic_axes": {k: {str(a): n for a, n in v.items()} for k, v in info.dynamic_axes.items()}},
-        "outputs": [{"name": n, "shape": info.output_shape} for n in info.output_names],
-        "opset": req.opset,
-        "data_spec": spec.to_dict(),
-        "student": {"name": job.name, "kwargs": job.ckpt["student"].get("kwargs", {})},
-        "checkpoint": {"path": ck_rel, "sha256": ckpt_sha, "metrics": job.ckpt.get("metrics") or {}},
-        "checkpoint_sha256": ckpt_sha,
-        "parity_inputs": {"clips": ev.describe() | {"clips": len(x_par)}, "noise": len(cmp.noise),
-                          "noise_kind": "standard normal, seed 0"},
-        "eval": ev.describe(),
-        "artifacts": artifacts,
-        "deploy": {"runtimes": runtime_map(artifacts, cpu_choice), "cpu_int8": cpu_choice, "fp16_onnx": fp16_record,
-                   "bundles": bundles},
-        "tensorrt_readiness": readiness,
-        "libraries": library_versions(),
-        "created": now(),
-    }
-    write_json(stage / ARTIFACT_FILE, artifact)
-    return artifact
-
-
-def _say_parity(rep, label: str, p: dict[str, Any]) -> None:
-    c = p["clips"]
-    rep.done(f"parity {label} vs PyTorch on {c['n']} clips: max |Δ| {c['max_abs']:.2e}, "
-             f"cosine ≥ {c['cosine_min']:.5f}, top-1 agreement {c['top1_agreement']:.3f}"
-             + (f"; noise max |Δ| {p['noise']['max_abs']:.2e}" if p.get("noise") else ""))
-
-
-def _tensorrt(stage: Path, job: _Job, info, calib, cmp) -> dict[str, Any]:
-    from edgekd.runtime.artifact import file_entry
-    from edgekd.export.tensorrt import build_engine, make_request, tensorrt_status, write_build_manifest
-    from edgekd.io import sha256_file
-    from edgekd.runtime.runners import TensorRTRunner
-
-    req, rep, prof, precision = job.req, job.rep, job.prof, job.req.precision
-    explicit = precision == "int8" and not req.implicit_int8  # compile the Q/DQ file measured on CPU
-    breq = make_request(stage, onnx="student.int8.onnx" if explicit else "student.onnx", precision=precision,
-                        implicit_int8=req.implicit_int8 and precision == "int8", input_name=info.input_name,
-                        input_dims=job.spec.input_shape(1)[1:], profile=prof, dla=req.dla, dla_core=req.dla_core,
-                        fp16_layers=tuple(req.fp16_layers), fixed_batch=None if req.dynamic_batch else 1)
-    trt, reason = tensorrt_status()
-    calib_x = calib.x if calib is not None and breq.calib_clips else None
-    manifest = write_build_manifest(breq, profile=prof, calib=calib_x,
-                                    calib_source=calib.describe() if calib is not None else None,
-                                    onnx_sha256=sha256_file(stage / breq.onnx),
-                                    reason="" if trt else reason, built_here=trt is not None)
-    target = manifest["target"]
-    if trt is None:
-        rep.warn(f"{reason}: no engine built here; wrote build_manifest.json + build_engine.sh - run "
-                 f"`bash build_engine.sh` on the target ({target['device']}) to build {breq.engine}")
-        return file_entry(stage, "build_manifest.json", fmt="tensorrt-build-manifest", precision=precision,
-                          built=False, reason=reason, engine=breq.engine, script="build_engine.sh",
-                          calibration_clips=breq.calib_clips, onnx=breq.onnx, quantization=manifest["quantization"],
-                          trtexec=manifest["trtexec"]["command"],
-                          target=target, portability=manifest["portability"], status="on target")
-    meta = build_engine(breq, calib_x, reporter=rep)
-    with TensorRTRunner(stage / breq.engine, None, precision) as engine:
-        par = cmp.judge(engine, f"{breq.engine} (TensorRT {precision})", job.tol[precision])
-    _say_parity(rep, f"TensorRT {precision}", par)
-    if prof is not None and not any(m.lower() in meta["gpu"].lower() for m in [prof.device, prof.name]):
-        rep.warn(f"engine built for {meta['gpu']} (TensorRT {meta['tensorrt']}), not for {prof.device}: "
-                 "rebuild on the target with build_engine.sh")
-    return file_entry(stage, breq.engine, fmt="tensorrt", precision=precision, metadata=breq.engine + ".json",
-                      engine=meta, parity=par, build_manifest="build_manifest.json",
-                      input={"name": info.input_name, "shape": meta["input"]["max"]})
-
-
-def _bundles(stage: Path, job: _Job, info, artifacts: list[dict[str, Any]]) -> dict[str, Any]:
-    """DeepStream / Triton folders written from the staged files (they move into place with them)."""
-    out: dict[str, Any] = {}
-    if job.req.deepstream:
-        from edgekd.export.deepstream import write_bundle
-
-        out["deepstream"] = write_bundle(stage, spec=job.spec, name=job.name, precision=job.req.precision,
-                                         max_batch=job.req.max_batch, input_name=info.input_name)
-        job.rep.done(f"deepstream/: {', '.join(out['deepstream']['files'])} - run: {out['deepstream']['run']}")
-    if job.req.triton:
-        from edgekd.export.triton import write_repository
-
-        out["triton"] = write_repository(stage, spec=job.spec, name=job.name, max_batch=job.req.max_batch,
-                                         input_name=info.input_name, output_name=info.output_names[0])
-        job.rep.done(f"triton/: models {', '.join(out['triton']['models'])} - run: {out['triton']['run']}")
-        stream = next((a for a in artifacts if a.get("streaming") and a["precision"] == "fp32"), None)
-        if stream is not None:
-            from edgekd.export.streaming import triton_stream_model
-
-            out["triton"]["stream"] = triton_stream_model(stage, spec=job.spec, name=job.name, iface=stream["interface"],
-                                                          max_batch=job.req.max_batch)
-            job.rep.done(f"triton/: {out['triton']['stream']['model']} with sequence batching and implicit state")
-    return out
+    return Artifact(
+        input={"name": info.input_name, "shape": info.input_shape, "dtype": "float32", "layout": "NCTHW",
+               "dynamic_axes": {k: {str(a): n for a, n in v.items()} for k, v in info.dynamic_axes.items()}},
+        outputs=[{"name": n, "shape": info.output_shape} for n in info.output_names], opset=job.req.opset,
+        data_spec=job.spec.to_dict(), student={"name": job.name, "kwargs": job.ckpt["student"].get("kwargs", {})},
+        checkpoint={"path": ck_rel, "sha256": job.ckpt_sha, "metrics": job.ckpt.get("metrics") or {}},
+        files=job.artifacts,
+        parity_inputs={"clips": ev.describe() | {"clips": len(job.cmp.clips)}, "noise": len(job.cmp.noise),
+                       "noise_kind": "standard normal, seed 0"},
+        eval=ev.describe(), deploy={"runtimes": runtime_map(job.artifacts, job.deploy["cpu_int8"]), **job.deploy},
+        tensorrt_readiness=readiness, libraries=library_versions(), created=now())

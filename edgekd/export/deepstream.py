@@ -24,8 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from edgekd.errors import ExportError
+from edgekd.runtime.artifact import FILES
 
-BUNDLE = "deepstream"
+BUNDLE = FILES["deepstream"]
 OUTPUT = "probs"
 NETWORK_MODE = {"fp32": 0, "int8": 1, "fp16": 2}   # nvinfer network-mode
 GIE_ID = 1                                         # nvinfer gie-unique-id == nvdspreprocess target-unique-ids
@@ -158,7 +159,7 @@ def write_bundle(export_dir: Path, *, spec, name: str, precision: str = "fp16", 
 
     from edgekd.io import write_text_atomic
 
-    src = export_dir / ("student.int8.onnx" if precision == "int8" else "student.onnx")
+    src = export_dir / (FILES["int8"] if precision == "int8" else FILES["onnx"])
     if not src.is_file():
         raise ExportError(f"the DeepStream bundle for {precision} needs {src.name}, which this export lacks",
                           "drop --no-quantize for INT8, or pass --fp16 for an FP16 DeepStream engine")

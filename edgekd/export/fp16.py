@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from edgekd.errors import ExportError
+from edgekd.runtime.artifact import FILES
 
 
 def convert_fp16(fp32_path: str | Path, out_path: str | Path) -> dict[str, Any]:
@@ -30,7 +31,7 @@ def convert_fp16(fp32_path: str | Path, out_path: str | Path) -> dict[str, Any]:
         half = convert_float_to_float16(model, keep_io_types=True)
     except Exception as e:  # noqa: BLE001 - the converter raises plain exceptions on odd graphs
         raise ExportError(f"FP16 conversion of {fp32_path} failed: {type(e).__name__}: {str(e).splitlines()[0]}",
-                          "export with --no-fp16-onnx; TensorRT still builds FP16 from student.onnx") from e
+                          f"export with --no-fp16-onnx; TensorRT still builds FP16 from {FILES['onnx']}") from e
     _toposort(half.graph)  # the converter appends its I/O Casts at the end of the node list
     props = {p.key: p.value for p in half.metadata_props}
     props["precision"] = "fp16 (io float32)"

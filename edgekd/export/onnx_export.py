@@ -32,6 +32,25 @@ DEFAULT_OPSET = 17
 MIN_OPSET, MAX_OPSET = 7, 20
 
 
+def load_student(ckpt_path: Path):
+    """(checkpoint dict, student in eval mode, DataSpec); CheckpointError for anything unusable."""
+    from edgekd.checkpoint import build_student_from_checkpoint, load_checkpoint
+    from edgekd.errors import CheckpointError, ConfigError
+
+    ckpt = load_checkpoint(ckpt_path)
+    student = ckpt.get("student")
+    if not isinstance(student, dict) or "name" not in student or "data_spec" not in ckpt or "state_dict" not in ckpt:
+        raise CheckpointError(f"{ckpt_path} lacks the student/data_spec/state_dict entries of an edgekd checkpoint",
+                              "pass a checkpoint.pt written by `edgekd distill`")
+    try:
+        model, spec = build_student_from_checkpoint(ckpt)
+    except ConfigError as e:
+        raise CheckpointError(f"{ckpt_path}: {e.message} (the student named inside the checkpoint)",
+                              (e.hint + "; " if e.hint else "") +
+                              "the checkpoint may come from a newer edgekd - upgrade, or re-run `edgekd distill`") from e
+    return ckpt, model, spec
+
+
 @dataclass
 class OnnxInfo:
     """What was written: enough to fill artifact.json and to build an engine from the file."""

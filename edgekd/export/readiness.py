@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from edgekd.errors import ConfigError, ExportError
+from edgekd.runtime.artifact import FILES
 
 # -- TensorRT ONNX parser support ----------------------------------------------------------------
 
@@ -406,7 +407,7 @@ def find_onnx(target: Path) -> Path | None:
     target = Path(target)
     if target.is_file() and target.suffix == ".onnx":
         return target
-    for cand in (target / "student.onnx", target / "export" / "student.onnx"):
+    for cand in (target / FILES["onnx"], target / "export" / FILES["onnx"]):
         if cand.is_file():
             return cand
     return None
@@ -425,11 +426,10 @@ def check_target(target: str | Path, profile, precision: str = "fp16", opset: in
     with tempfile.TemporaryDirectory(prefix="edgekd-check-") as tmp:
         if onnx_path is None:
             from edgekd.checkpoint import resolve_checkpoint_path
-            from edgekd.export.api import load_student
-            from edgekd.export.onnx_export import export_onnx
+            from edgekd.export.onnx_export import export_onnx, load_student
 
             ckpt, model, spec = load_student(resolve_checkpoint_path(target))
-            onnx_path = export_onnx(model, spec, Path(tmp) / "student.onnx", student_name=ckpt["student"]["name"],
+            onnx_path = export_onnx(model, spec, Path(tmp) / FILES["onnx"], student_name=ckpt["student"]["name"],
                                     opset=opset).path
         r = check_readiness(onnx_path, profile, precision)
     r.onnx_name = onnx_path.name

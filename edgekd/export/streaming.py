@@ -26,10 +26,10 @@ from pathlib import Path
 from typing import Any
 
 from edgekd.errors import ExportError
+from edgekd.runtime.artifact import FILES
 from edgekd.runtime.stream import FRAME_INPUT, STREAM_FILE, state_names
 
-STREAM_FP16_FILE = "student.stream.fp16.onnx"
-STREAM_INT8_FILE = "student.stream.int8.onnx"
+STREAM_FP16_FILE, STREAM_INT8_FILE = FILES["stream-fp16"], FILES["stream-int8"]
 
 
 def check_streamable(model, name: str) -> None:
@@ -175,7 +175,7 @@ def stream_artifacts(stage: Path, *, rep, model, spec, name: str, opset: int, cm
         par["protocol"] = f"mean of per-frame logits over the clip's {spec.frames} frames from zero state"
         c, o = par["clips"], par["vs_clip_onnx"]
         rep.done(f"parity {file} (frame by frame{', TensorRT int8 arithmetic' if opt else ''}) vs PyTorch clip model on {c['n']} clips: max |Δ| "
-                 f"{c['max_abs']:.2e}, cosine ≥ {c['cosine_min']:.5f}; vs student.onnx max |Δ| {o['max_abs']:.2e}")
+                 f"{c['max_abs']:.2e}, cosine ≥ {c['cosine_min']:.5f}; vs {FILES['onnx']} max |Δ| {o['max_abs']:.2e}")
         entries.append(file_entry(stage, file, fmt="onnx", precision=precision, runtime="onnxruntime",
                                   streaming=True, opset=opset, parity=par, interface=iface, **extra,
                                   input={"name": FRAME_INPUT, "shape": iface["frame"]["shape"]}))

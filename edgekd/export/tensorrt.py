@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from edgekd.errors import ConfigError, ExportError
+from edgekd.runtime.artifact import FILES, engine_file
 from edgekd.runtime.tensorrt import (AUTO_FP16, PORTABILITY, TRT_PRECISIONS, BuildRequest,  # noqa: F401
                                      batch_range, build_engine, fp16_node_names, tensorrt_status)
 
@@ -67,15 +68,14 @@ def make_request(root: Path, *, onnx: str, precision: str, input_name: str, inpu
         workspace_mb = profile.workspace_mb if profile is not None and profile.workspace_mb > 0 else 1024
     if implicit_int8 and precision != "int8":
         raise ConfigError("implicit INT8 calibration only applies to INT8 engines", "add --int8")
-    stem = Path(onnx).name.split(".")[0]  # student.int8.onnx -> student.int8.engine, not student.int8.int8
     return BuildRequest(
-        root=Path(root), onnx=onnx, engine=f"{stem}.{precision}{'.dla' if dla else ''}.engine",
+        root=Path(root), onnx=onnx, engine=engine_file(onnx, precision, dla),
         precision=precision, input_name=input_name, input_dims=tuple(int(d) for d in input_dims),
         batch=(fixed_batch,) * 3 if fixed_batch else batch_range(getattr(profile, "batch_sizes", None), dla),
         workspace_mb=int(workspace_mb),
         dla_core=dla_core if dla else None, fp16_layers=tuple(fp16_layers),
-        calib_clips="calib_clips.npy" if implicit_int8 else None,
-        calib_cache="calib.cache" if implicit_int8 else None)
+        calib_clips=FILES["calib-clips"] if implicit_int8 else None,
+        calib_cache=FILES["calib-cache"] if implicit_int8 else None)
 
 
 # -- the layers to keep in FP16 ------------------------------------------------------------------
@@ -112,7 +112,7 @@ def trtexec_argv(req: BuildRequest, fp16_nodes: list[str] | None = None) -> list
 
 def _script(req: BuildRequest, argv: list[str], target: str) -> str:
     lines = ["#!/usr/bin/env bash",
-             f"# Build {req.engine} on the target ({target}) in one command: bash build_engine.sh",
+             f"# Build {req.engine} on the target ({target}) in one command: bash {FILES['build-script']}",
              "# " + PORTABILITY,
              "set -euo pipefail",
              'cd "$(dirname "$0")"',
@@ -122,8 +122,8 @@ def _script(req: BuildRequest, argv: list[str], target: str) -> str:
                   "# This engine is calibrated here and is NOT the Q/DQ model whose accuracy the export measured.",
                   f"if [ ! -f {shlex.quote(req.calib_cache)} ]; then",
                   "  # trtexec reads a calibration cache but cannot calibrate from clips: do it once with",
-                  "  # TensorRT's entropy calibrator over the dataset clips in calib_clips.npy (needs edgekd + torch).",
-                  "  python3 -m edgekd.export.tensorrt build_manifest.json --calibrate-only",
+                  f"  # TensorRT's entropy calibrator over the dataset clips in {req.calib_clips} (needs edgekd + torch).",
+                  f"  python3 -m edgekd.export.tensorrt {FILES['build-manifest']} --calibrate-only",
                   "fi"]
     lines.append('"$TRTEXEC" ' + " ".join(shlex.quote(a) for a in argv[1:]))
     return "\n".join(lines) + "\n"
@@ -165,15 +165,15 @@ def write_build_manifest(req: BuildRequest, *, profile=None, calib: np.ndarray |
             "shape": list(calib.shape), "dtype": "float16 on disk, fed as float32", "source": calib_source or {}},
         "timing_cache": req.timing_cache,
         "trtexec": {"argv": argv, "command": shlex.join(argv)},
-        "script": "build_engine.sh",
+        "script": FILES["build-script"],
         "target": target,
         "portability": PORTABILITY,
         "built_here": built_here,
         "reason_not_built_here": reason or None,
         "request": req.to_dict(),
     }
-    write_json(req.root / "build_manifest.json", manifest)
-    script = req.root / "build_engine.sh"
+    write_json(req.root / FILES["build-manifest"], manifest)
+    script = req.root / FILES["build-script"]
     write_text_atomic(script, _script(req, argv, f"{target['device']}, TensorRT {target['tensorrt'] or 'any'}"))
     script.chmod(0o755)
     return manifest
@@ -188,7 +188,7 @@ def write_build_manifest(req: BuildRequest, *, profile=None, calib: np.ndarray |
 def request_from_manifest(path: Path) -> BuildRequest:
     m = json.loads(Path(path).read_text())
     if m.get("format") != "edgekd-tensorrt-build-manifest":
-        raise ConfigError(f"{path} is not an edgekd TensorRT build manifest", "pass the build_manifest.json from an export")
+        raise ConfigError(f"{path} is not an edgekd TensorRT build manifest", f"pass the {FILES['build-manifest']} from an export")
     r = m["request"]
     return BuildRequest(root=Path(path).resolve().parent, onnx=r["onnx"], engine=r["engine"], precision=r["precision"],
                         input_name=r["input_name"], input_dims=tuple(r["input_dims"]), batch=tuple(r["batch"]),

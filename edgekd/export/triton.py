@@ -25,8 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from edgekd.errors import ExportError
+from edgekd.runtime.artifact import FILES
 
-BUNDLE = "triton"
+BUNDLE = FILES["triton"]
 LABELS = "labels.txt"
 
 
@@ -107,7 +108,7 @@ def _script(model: str, onnx_rel: str, input_name: str, dims: tuple[int, ...], m
         'PRECISION="${PRECISION:-fp16}"',
         'case "$PRECISION" in',
         f'  fp16) ONNX={shlex.quote(onnx_rel)}; FLAGS="--fp16" ;;',
-        '  int8) ONNX=../student.int8.onnx; FLAGS="--int8 --fp16" ;;',
+        f'  int8) ONNX=../{FILES["int8"]}; FLAGS="--int8 --fp16" ;;',
         '  fp32) ONNX=' + shlex.quote(onnx_rel) + '; FLAGS="" ;;',
         '  *) echo "PRECISION must be fp16, int8 or fp32" >&2; exit 2 ;;',
         "esac",
@@ -128,12 +129,12 @@ def write_repository(export_dir: Path, *, spec, name: str, max_batch: int = 4, i
     base = "".join(c if c.isalnum() or c in "_-" else "_" for c in name)
     root = export_dir / BUNDLE
     repo, target = root / "model_repository", root / "on_target"
-    variants = [(f"{base}_onnx", "student.onnx", "onnxruntime_onnx", repo)]
-    if (export_dir / "student.fp16.onnx").is_file():
-        variants.append((f"{base}_onnx_fp16", "student.fp16.onnx", "onnxruntime_onnx", repo))
+    variants = [(f"{base}_onnx", FILES["onnx"], "onnxruntime_onnx", repo)]
+    if (export_dir / FILES["fp16"]).is_file():
+        variants.append((f"{base}_onnx_fp16", FILES["fp16"], "onnxruntime_onnx", repo))
     variants.append((f"{base}_trt", None, "tensorrt_plan", target))
-    if not (export_dir / "student.onnx").is_file():
-        raise ExportError("the Triton repository needs student.onnx", "re-run `edgekd export`")
+    if not (export_dir / FILES["onnx"]).is_file():
+        raise ExportError(f"the Triton repository needs {FILES['onnx']}", "re-run `edgekd export`")
     labels = "\n".join(spec.class_names) + "\n"
     written = {}
     for model, onnx_file, platform, parent in variants:
@@ -149,7 +150,7 @@ def write_repository(export_dir: Path, *, spec, name: str, max_batch: int = 4, i
                           "config": str((d / "config.pbtxt").relative_to(export_dir))}
     plan_model = f"{base}_trt"
     script = root / "build_plan.sh"
-    write_text_atomic(script, _script(plan_model, "../student.onnx", input_name,
+    write_text_atomic(script, _script(plan_model, f"../{FILES['onnx']}", input_name,
                                       (3, spec.frames, spec.size, spec.size), max_batch))
     script.chmod(0o755)
     run = "tritonserver --model-repository=$PWD/model_repository"
@@ -176,7 +177,7 @@ Serve the ONNX Runtime models (FP32 and FP16; inputs and outputs are FP32 in bot
 
 The TensorRT plan is specific to the GPU and TensorRT version, so it is built on the target:
 
-    bash build_plan.sh                 # FP16 from student.onnx; PRECISION=int8 bash build_plan.sh for the Q/DQ INT8
+    bash build_plan.sh                 # FP16 from {FILES['onnx']}; PRECISION=int8 bash build_plan.sh for the Q/DQ INT8
     {run}
 
 Measure with perf_analyzer (batch axis excluded from --shape):

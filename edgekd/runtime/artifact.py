@@ -1,16 +1,18 @@
-"""The artifact contract between export and bench: file names, artifact.json, ONNX metadata.
+"""The artifact contract between export and bench: the file table, artifact.json, ONNX metadata.
 
 artifact.json: what an export folder holds and the evidence that each file is the trained student.
 
     {
-      "format": "onnx", "precision": "fp32", "file": "student.onnx",     # the primary artifact
+      "kind": "edgekd-export", "format": "onnx", "precision": "fp32", "file": "student.onnx",  # primary
       "input":  {"name": "video", "shape": ["batch", 3, T, S, S], "dtype": "float32",
                  "layout": "NCTHW", "dynamic_axes": {"video": {"0": "batch"}, ...}},
       "outputs": [{"name": "logits", "shape": ["batch", C]}],
       "opset": 17, "data_spec": {...}, "student": {"name", "kwargs"},
-      "checkpoint": {"path": "../checkpoint.pt", "sha256": "..."},
-      "parity_inputs": {"clips": {source, split, clips, labeled}, "noise": N},
+      "checkpoint": {"path": "../checkpoint.pt", "sha256": "...", "metrics": {...}},
+      "parity_inputs": {"clips": {source, split, clips, labeled}, "noise": N}, "eval": {...},
       "artifacts": [ {format, precision, file, sha256, bytes, parity, ...}, ... ],
+      "deploy": {"runtimes": {runtime: file}, "cpu_int8", "fp16_onnx", "bundles"},
+      "tensorrt_readiness": {...} | null,
       "libraries": {"torch", "onnx", "onnxruntime", "tensorrt", "numpy", "python", "edgekd"},
       "created": "2025-...",
     }
@@ -18,6 +20,7 @@ artifact.json: what an export folder holds and the evidence that each file is th
 Each entry of "artifacts" carries its own parity block (figures vs PyTorch + the tolerance that
 judged them); the INT8 entry also carries "quantization" settings and "accuracy" on the eval split;
 a TensorRT entry is either a built engine or the build manifest with the reason none was built.
+`Artifact` is that file typed: export writes one, bench reads one.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from __future__ import annotations
 import json
 import platform
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,9 +37,34 @@ from edgekd.io import read_json
 
 INPUT_NAME = "video"
 OUTPUT_NAME = "logits"
-ONNX_NAMES = {"fp32": "student.onnx", "fp16": "student.fp16.onnx", "int8": "student.int8.onnx"}
-ARTIFACT_FILE = "artifact.json"
 ARTIFACT_FORMAT = "edgekd-export"
+
+# Every file or folder an export can hold, named here once; everything else refers to these keys.
+FILES = {
+    "artifact": "artifact.json",                 # this contract
+    "onnx": "student.onnx",                      # FP32, dynamic batch, the reference every other file derives from
+    "fp16": "student.fp16.onnx",                 # FP16 inside, FP32 I/O (ORT CUDA, Triton)
+    "int8": "student.int8.onnx",                 # Q/DQ by TensorRT's rules (TensorRT, DeepStream, Triton plan)
+    "int8-cpu": "student.int8-cpu.onnx",         # ORT's x86 INT8 format, kept only when faster
+    "stream": "student.stream.onnx",             # one frame in, state carried
+    "stream-fp16": "student.stream.fp16.onnx",
+    "stream-int8": "student.stream.int8.onnx",
+    "build-manifest": "build_manifest.json",     # TensorRT: what to build on the target
+    "build-script": "build_engine.sh",           # TensorRT: the one command that builds it there
+    "calib-clips": "calib_clips.npy",            # TensorRT 8.x implicit INT8: clips for the target's calibrator
+    "calib-cache": "calib.cache",                # ... and the cache that calibrator writes there
+    "timing-cache": "trt_timing.cache",          # TensorRT's tactic timings, reused by the next build
+    "deepstream": "deepstream",                  # folder: nvdspreprocess + nvinfer bundle
+    "triton": "triton",                          # folder: Triton model repository
+}
+ARTIFACT_FILE = FILES["artifact"]
+ONNX_NAMES = {"fp32": FILES["onnx"], "fp16": FILES["fp16"], "int8": FILES["int8"]}  # precision -> clip ONNX
+
+
+def engine_file(onnx: str, precision: str, dla: bool = False) -> str:
+    """student.int8.onnx -> student.int8.engine (not student.int8.int8); student.onnx -> student.fp16.engine."""
+    stem = Path(onnx).name.split(".")[0]
+    return f"{stem}.{precision}{'.dla' if dla else ''}.engine"
 
 
 def library_versions() -> dict[str, str | None]:
@@ -77,14 +106,77 @@ def now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S%z")
 
 
+@dataclass
+class Artifact:
+    """artifact.json, typed: the files (one entry each), the data spec, the checkpoint it came from.
+
+    The checkpoint's sha256 lives once, in `checkpoint["sha256"]`; the ONNX metadata carries its own copy
+    so a deployed file names its checkpoint without the folder."""
+
+    input: dict[str, Any]                        # name, shape, dtype, layout, dynamic_axes of student.onnx
+    outputs: list[dict[str, Any]]
+    opset: int | None
+    data_spec: dict[str, Any]
+    student: dict[str, Any]                      # name, kwargs
+    checkpoint: dict[str, Any]                   # path (relative to the export folder), sha256, metrics
+    files: list[dict[str, Any]]                  # "artifacts": one entry per file, each with sha256 + parity
+    parity_inputs: dict[str, Any] = field(default_factory=dict)
+    eval: dict[str, Any] = field(default_factory=dict)
+    deploy: dict[str, Any] = field(default_factory=dict)  # runtimes (runtime -> file), cpu_int8, fp16_onnx, bundles
+    tensorrt_readiness: dict[str, Any] | None = None
+    libraries: dict[str, Any] = field(default_factory=dict)
+    created: str = ""
+
+    @property
+    def checkpoint_sha256(self) -> str | None:
+        return self.checkpoint.get("sha256")
+
+    @property
+    def precisions(self) -> list[str]:
+        return list(dict.fromkeys(e["precision"] for e in self.files))
+
+    @property
+    def runtimes(self) -> dict[str, str]:
+        return dict(self.deploy.get("runtimes") or {})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": ARTIFACT_FORMAT, "format": "onnx", "precision": "fp32", "file": FILES["onnx"],
+                "input": self.input, "outputs": self.outputs, "opset": self.opset, "data_spec": self.data_spec,
+                "student": self.student, "checkpoint": self.checkpoint, "parity_inputs": self.parity_inputs,
+                "eval": self.eval, "artifacts": self.files, "deploy": self.deploy,
+                "tensorrt_readiness": self.tensorrt_readiness, "libraries": self.libraries, "created": self.created}
+
+    def write(self, export_dir: Path) -> None:
+        from edgekd.io import write_json
+
+        write_json(Path(export_dir) / ARTIFACT_FILE, self.to_dict())
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], where: Path, error: type[EdgekdError] = ExportError) -> "Artifact":
+        """Any artifact.json edgekd export has written (the checkpoint sha once stood at the top level too)."""
+        files = d.get("artifacts") if isinstance(d, dict) else None
+        if (files is None or d.get("kind") != ARTIFACT_FORMAT or not isinstance(files, list)
+                or not all(isinstance(e, dict) and "file" in e and "precision" in e for e in files)):
+            raise error(f"{where} was not written by this edgekd's export", "re-export the run: edgekd export RUN --force")
+        ck = dict(d.get("checkpoint") or {})
+        ck.setdefault("sha256", d.get("checkpoint_sha256"))
+        return cls(input=d.get("input") or {}, outputs=d.get("outputs") or [], opset=d.get("opset"),
+                   data_spec=d.get("data_spec") or {}, student=d.get("student") or {}, checkpoint=ck, files=files,
+                   parity_inputs=d.get("parity_inputs") or {}, eval=d.get("eval") or {}, deploy=d.get("deploy") or {},
+                   tensorrt_readiness=d.get("tensorrt_readiness"), libraries=d.get("libraries") or {},
+                   created=d.get("created", ""))
+
+    @classmethod
+    def load(cls, export_dir: str | Path, error: type[EdgekdError] = ExportError) -> "Artifact":
+        path = Path(export_dir) / ARTIFACT_FILE
+        if not path.is_file():
+            raise error(f"no {ARTIFACT_FILE} in {export_dir}", "run `edgekd export RUN` first")
+        return cls.from_dict(read_json(path, error, "re-export with --force"), path, error)
+
+
 def load_artifact(export_dir: str | Path) -> dict[str, Any]:
-    path = Path(export_dir) / ARTIFACT_FILE
-    if not path.is_file():
-        raise ExportError(f"no {ARTIFACT_FILE} in {export_dir}", "run `edgekd export RUN` first")
-    data = read_json(path, ExportError, "re-export with --force")
-    if data.get("kind") != ARTIFACT_FORMAT:
-        raise ExportError(f"{path} was not written by edgekd export", "re-export with --force")
-    return data
+    """artifact.json as a plain dict in today's shape (an older file is read through `Artifact`)."""
+    return Artifact.load(export_dir).to_dict()
 
 
 def metadata(spec, student_name: str, opset: int, extra: dict[str, Any] | None = None) -> dict[str, str]:

@@ -26,11 +26,12 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from edgekd.errors import BenchError
+from edgekd.errors import BenchError, EdgekdError
 
 
-class RunnerUnavailable(BenchError):
-    """This runtime/precision cannot run here; `message` is the reason shown in the report row."""
+class RunnerUnavailable(EdgekdError):
+    """This runtime/precision cannot run here; `message` is the reason (a bench report row, or why export
+    could not prove an engine). Not a BenchError: export loads runners too."""
 
 
 @runtime_checkable

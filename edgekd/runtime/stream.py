@@ -18,11 +18,12 @@ from __future__ import annotations
 import numpy as np
 
 from edgekd.errors import BenchError
+from edgekd.runtime.artifact import FILES
 from edgekd.runtime.runners import OrtRunner
 
 FRAME_INPUT = "frame"
 STATE_IN, STATE_OUT = "state_in_", "state_out_"
-STREAM_FILE = "student.stream.onnx"
+STREAM_FILE = FILES["stream"]
 
 
 def state_names(n: int) -> tuple[list[str], list[str]]:

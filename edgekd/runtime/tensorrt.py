@@ -18,9 +18,10 @@ from typing import Any
 import numpy as np
 
 from edgekd.errors import ExportError
+from edgekd.runtime.artifact import FILES
 
 PORTABILITY = ("TensorRT engines are not portable: an engine runs only on the GPU model (compute capability) "
-               "and the exact TensorRT version that built it. Build it on the target with `bash build_engine.sh`.")
+               f"and the exact TensorRT version that built it. Build it on the target with `bash {FILES['build-script']}`.")
 TRT_PRECISIONS = ("fp32", "fp16", "int8")
 AUTO_FP16 = "auto"  # keep-in-FP16 shorthand: first conv, classifier, reductions/softmax/normalizations
 
@@ -39,8 +40,8 @@ class BuildRequest:
     """Everything one engine build needs; paths are relative to `root` (the export folder)."""
 
     root: Path
-    onnx: str                              # "student.onnx"
-    engine: str                            # "student.fp16.engine"
+    onnx: str                              # FILES["onnx"] or FILES["int8"]
+    engine: str                            # engine_file(onnx, precision, dla)
     precision: str                         # "fp32" | "fp16" | "int8"
     input_name: str
     input_dims: tuple[int, ...]            # (3, T, S, S): everything but the batch axis
@@ -48,9 +49,9 @@ class BuildRequest:
     workspace_mb: int
     dla_core: int | None = None
     fp16_layers: tuple[str, ...] = ()      # INT8 only: names/globs/layer types kept in FP16
-    calib_clips: str | None = None         # "calib_clips.npy"
-    calib_cache: str | None = None         # "calib.cache"
-    timing_cache: str = "trt_timing.cache"
+    calib_clips: str | None = None         # FILES["calib-clips"] for implicit INT8
+    calib_cache: str | None = None         # FILES["calib-cache"] for implicit INT8
+    timing_cache: str = FILES["timing-cache"]
 
     def shape(self, b: int) -> tuple[int, ...]:
         return (b, *self.input_dims)
@@ -110,7 +111,7 @@ def fp16_node_names(onnx_path: Path, patterns: tuple[str, ...]) -> list[str]:
 def _require_trt():
     trt, reason = tensorrt_status()
     if trt is None:
-        raise ExportError(reason, "run on a machine with TensorRT, or use build_engine.sh from the manifest there")
+        raise ExportError(reason, f"run on a machine with TensorRT, or use {FILES['build-script']} from the manifest there")
     return trt
 
 
@@ -148,7 +149,7 @@ def default_timing_cache(trt) -> Path:
     """One timing cache per (GPU, TensorRT version) under $EDGEKD_HOME, shared by every export."""
     import torch
 
-    from edgekd.data.synthetic import edgekd_home
+    from edgekd.home import edgekd_home
 
     home = edgekd_home()
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "nogpu"
@@ -194,10 +195,10 @@ def build_engine(req: BuildRequest, calib: np.ndarray | None = None, *, timing_c
     if req.precision == "int8":
         config.set_flag(trt.BuilderFlag.INT8)
     if req.precision == "int8" and req.calib_cache:  # implicit fallback (TensorRT 8.x); else the Q/DQ scales rule
-        cache_path = req.path(req.calib_cache or "calib.cache")
+        cache_path = req.path(req.calib_cache or FILES["calib-cache"])
         if calib is None and not cache_path.is_file():
             raise ExportError("INT8 engine needs calibration clips or a calibration cache",
-                              f"put the clips at {req.path(req.calib_clips or 'calib_clips.npy')}")
+                              f"put the clips at {req.path(req.calib_clips or FILES['calib-clips'])}")
         # Calibration runs at the profile's opt shape; batch = opt.
         calibrator = _make_calibrator(trt, calib if calib is not None else np.zeros((0, *req.input_dims), np.float32),
                                       opt, cache_path)

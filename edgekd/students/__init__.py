@@ -2,6 +2,12 @@
 
     from edgekd.students import STUDENTS, Student, build_student
 
+    base           the Student interface and the STUDENTS registry
+    tiny3d         a four-stage 3D CNN that trains in minutes on a CPU (the default)
+    resnet3d       torchvision's video ResNets: r3d_18, mc3_18, r2plus1d_18
+    mobilenet_tsm  MobileNetV3 + Temporal Shift Module (small, large)
+    x3d            X3D-XS and X3D-S
+
 `STUDENT_NAMES` lists the registered names without importing torch, so CLI help can show them
 while `edgekd --help` stays light; the other names load the families on first use
 (tests/students checks the two lists agree).

@@ -31,11 +31,11 @@ import numpy as np
 import torch
 
 from edgekd import __version__
-from edgekd.checkpoint import DataSpec
+from edgekd.data.spec import DataSpec
 from edgekd.errors import TeacherError
-from edgekd.io import write_json
+from edgekd.io import atomic_folder, write_json
 from edgekd.teachers.base import Teacher
-from edgekd.teachers.timebalance import atomic_folder, projected, temporal_similarity
+from edgekd.teachers.timebalance import projected, temporal_similarity
 from edgekd.teachers.vl_progress import progress_bar
 
 FORMAT = "edgekd-teacher-cache"

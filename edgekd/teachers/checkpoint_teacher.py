@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from edgekd.checkpoint import DataSpec
+from edgekd.data.spec import DataSpec
 from edgekd.errors import CheckpointError, TeacherError
 from edgekd.io import load_torch_file
 from edgekd.teachers.base import Teacher

@@ -11,7 +11,7 @@ normalized with the model's mean/std (preprocessor_config.json, else the config 
     embed(x)   the features the classifier reads (classification models: the classifier's input) or,
                for a bare encoder, the mean of its last hidden states; (B, hidden_size)
     logits(x)  the model's own classifier, attached only when its labels are the data's classes;
-               otherwise the distill run fits a head on the labeled split (edgekd.teachers.hf_head)
+               otherwise the distill run fits a head on the labeled split (edgekd.pretrain.heads)
 
 Inference runs under torch.inference_mode, `chunk` clips at a time (bounds activation memory), and
 in float16 autocast on CUDA (base.Teacher).
@@ -27,7 +27,7 @@ from typing import Any
 
 import torch
 
-from edgekd.checkpoint import DataSpec
+from edgekd.data.spec import DataSpec
 from edgekd.errors import TeacherError
 from edgekd.teachers.base import Teacher
 from edgekd.teachers.vl_base import model_frames
@@ -62,7 +62,7 @@ def _norm_name(name: str) -> str:
 
 def preprocess(folder: Path, config) -> tuple[int, tuple, tuple]:
     """(frame size, mean, std): the preprocessor file's crop size and stats, else the model config's size."""
-    from edgekd.teachers.vl import _as_size
+    from edgekd.teachers.hf_folder import as_size
 
     family = FAMILIES[config.model_type]
     size, mean, std = getattr(config, family.size_key), IMAGENET_MEAN, IMAGENET_STD
@@ -72,7 +72,7 @@ def preprocess(folder: Path, config) -> tuple[int, tuple, tuple]:
             size = pp.get("crop_size") or pp.get("size") or size
             mean, std = pp.get("image_mean", mean), pp.get("image_std", std)
             break
-    return _as_size(size), tuple(float(v) for v in mean), tuple(float(v) for v in std)
+    return as_size(size), tuple(float(v) for v in mean), tuple(float(v) for v in std)
 
 
 class HFVideoTeacher(Teacher):
@@ -125,12 +125,12 @@ class HFVideoTeacher(Teacher):
 def load_hf_video(folder: Path, model_type: str, data_spec: DataSpec, **opts) -> HFVideoTeacher:
     """A local save_pretrained folder of one of the FAMILIES (bare encoder or video classifier)."""
     from edgekd.io import read_json
-    from edgekd.teachers.vl import _hf_model
+    from edgekd.teachers.hf_folder import hf_model
 
     family = FAMILIES[model_type]
     archs = read_json(folder / "config.json", TeacherError, "fix or replace config.json").get("architectures") or []
     class_name = family.classifier if family.classifier in archs else family.encoder
-    model = _hf_model(folder, class_name)
+    model = hf_model(folder, class_name)
     size, mean, std = preprocess(folder, model.config)
     opts.pop("pooling", None)
     opts.pop("num_frames", None)

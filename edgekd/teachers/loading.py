@@ -3,7 +3,8 @@
 Teacher specs (nothing is ever downloaded; weights must already be on disk):
 
     embedded:vl | embedded:invariant | embedded:distinctive
-                                  edgekd's built-in teachers for a dataset (edgekd.teachers.embedded)
+                                  edgekd's built-in teachers for a dataset, built by
+                                  edgekd.pretrain.embedded (passed in as `embedded=`)
     DIR with teacher.json         a teacher folder written by edgekd (pretrain, finetune)
     open_clip:ARCH:WEIGHTS        an open_clip model: ARCH a built-in architecture (ViT-B-32) or a
                                   model-config .json, WEIGHTS a .pt/.pth/.bin/.safetensors file
@@ -35,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from edgekd import __version__
-from edgekd.checkpoint import DataSpec
+from edgekd.data.spec import DataSpec
 from edgekd.errors import TeacherError
 from edgekd.io import atomic_path, load_torch_file, read_json, sha256_file, write_json
 from edgekd.teachers.hf_cache import is_model_id, resolve_model_id
@@ -50,8 +51,9 @@ EMBEDDED_NAMES = ("vl", "invariant", "distinctive")
 MAX_EMBED_DIM = 8192  # a student projector is Linear(feature_dim, embed_dim); wider is a mistake, not a teacher
 
 LOADERS = {
+    "ssl-timebalance": "edgekd.teachers.ssl_teacher:from_folder",  # older folders name teachers.timebalance
     "embedded-vl": "edgekd.teachers.embedded_vl:from_folder",
-    "finetuned": "edgekd.teachers.finetune:from_folder",
+    "finetuned": "edgekd.teachers.finetuned:from_folder",
 }
 
 SPEC_HELP = ("a teacher is embedded:vl|invariant|distinctive, a teacher folder (teacher.json), "
@@ -162,32 +164,31 @@ def _split_open_clip(spec: str) -> tuple[str, str]:
     return arch, weights
 
 
-def _embedded(name: str, data_spec: DataSpec, manifest=None, split=None):
-    """The built-in teachers, trained on first use for the dataset and split (edgekd.teachers.embedded)."""
+def _embedded(name: str, build):
+    """A built-in teacher: made per dataset and split by the caller's `build(name)`
+    (edgekd.pretrain.embedded.load_embedded); loading alone never trains one."""
     if name not in EMBEDDED_NAMES:
         raise TeacherError(f"unknown embedded teacher {EMBEDDED_PREFIX + name!r}",
                            "choose " + ", ".join(EMBEDDED_PREFIX + n for n in EMBEDDED_NAMES))
-    from edgekd.teachers.embedded import load_embedded
-
-    if manifest is None:
-        from edgekd.data.manifest import load_dataset
-
-        manifest = load_dataset(None)
-    return load_embedded(name, manifest, split, data_spec)
+    if build is None:
+        raise TeacherError(f"{EMBEDDED_PREFIX + name} is built for a dataset and split, not read from a folder",
+                           "pass it to `edgekd distill` or an `edgekd teacher` command, which build it, "
+                           "or call edgekd.pretrain.embedded.load_embedded")
+    return build(name)
 
 
-def load_teacher(spec: str | Path, data_spec: DataSpec, *, manifest=None, split=None, probe: bool = True,
-                 **opts):
+def load_teacher(spec: str | Path, data_spec: DataSpec, *, embedded=None, probe: bool = True, **opts):
     """Load the teacher named by `spec` (see the module docstring) for batches shaped by `data_spec`.
 
-    manifest/split: the dataset the embedded teachers are built for (default: the synthetic one).
+    embedded: `build(name) -> Teacher` for embedded:NAME specs (edgekd.pretrain.embedded builds them
+    for a dataset and split); without it those specs are refused.
     opts go to CLIP-style teachers (pooling="mean"|"max", num_frames=N).
     probe: run one zero clip through the teacher to check its embedding width.
     """
     text = str(spec).strip()
     path = Path(text).expanduser()
     if text.startswith(EMBEDDED_PREFIX):
-        teacher = _embedded(text[len(EMBEDDED_PREFIX):], data_spec, manifest, split)
+        teacher = _embedded(text[len(EMBEDDED_PREFIX):], embedded)
     elif text.startswith(OPEN_CLIP_PREFIX):
         from edgekd.teachers.vl import load_open_clip
 

@@ -8,6 +8,9 @@ numerator and the denominator lists the equation's negatives next to it. The equ
 denominator as the negatives alone; the authors' code (the SimCLR NT-Xent of TCLR, which TimeBalance
 reuses) also keeps the positive there, which bounds each term below by 0. We follow the code, and
 average over anchors where the equations sum, so the scale does not grow with n or the batch.
+
+`hinton_kd` (Camarena Sec. 3) is here too: PCL pretraining (edgekd.pretrain.pcl) and the kd recipe
+(edgekd.distill) both train a student on a frozen teacher's softened outputs with it.
 """
 
 from __future__ import annotations
@@ -129,3 +132,16 @@ def authors_distinctive_loss(z: torch.Tensor, z_twin: torch.Tensor, slices: torc
     ld2 = torch.stack([distinctive_unpooled_loss(clip_view, slices[b], tau)
                        for clip_view in (z, z_twin) for b in range(2)]).mean()
     return B * distinctive_pooled_loss(z, z_twin, tau) + LD2_AUTHORS_WEIGHT * ld2
+
+
+def hinton_kd(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Hinton KD as used by Camarena Sec. 3: T^2 * KL(softmax(t/T) || softmax(s/T)), mean over clips.
+
+    The T^2 factor keeps the gradient scale of the soft term independent of T (Hinton et al. 2015).
+    The recipe adds the supervised cross-entropy on labeled clips.
+    """
+    T = temperature
+    log_p_s = F.log_softmax(student_logits.float() / T, dim=-1)      # (B, C)
+    log_p_t = F.log_softmax(teacher_logits.detach().float() / T, dim=-1)
+    kl = (log_p_t.exp() * (log_p_t - log_p_s)).sum(dim=-1)           # (B,) KL(p_t || p_s)
+    return T * T * kl.mean()

@@ -1,6 +1,6 @@
 """The PCL objective (Tao et al., "Pretext-Contrastive Learning"), as Camarena et al. train every
 network of their study: teachers from scratch, students with a teacher's guidance on top
-(edgekd.distill.pretrain). Camarena Sec. 2.2 and Sec. 3, Fig. 2:
+(edgekd.pretrain.pcl). Camarena Sec. 2.2 and Sec. 3, Fig. 2:
 
     pretext       "which transformation was done to the input video": cross-entropy over TRANSFORMS
     contrastive   instance contrast of two views of each video through a small perceptron head
@@ -46,10 +46,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from edgekd.checkpoint import DataSpec
+from edgekd.data.spec import DataSpec
 from edgekd.errors import ConfigError, TeacherError
 from edgekd.teachers.losses import DEFAULT_TAU, invariant_loss
-from edgekd.teachers.timebalance import ProjectionHead, SSLBackbone, SSLTeacher, atomic_folder
+from edgekd.io import atomic_folder
+from edgekd.teachers.ssl_teacher import ProjectionHead, SSLBackbone, SSLTeacher
 
 TRANSFORMS = ("original", "halves_swapped", "quarters_swapped", "double_speed")
 TYPE = "ssl-pcl"
@@ -115,7 +116,7 @@ def pcl_loss(net: PCLNet, views: torch.Tensor, generator: torch.Generator, tau: 
 
     Each video gets one random transformation, shown in both its views. Returns (terms, shown clips (2B, ...), labels (2B,),
     pretext logits (2B, K)): terms = {"pretext", "contrast", "loss"}; the clips and logits serve the
-    KD term of edgekd.distill.pretrain, which feeds the teacher the very clips the student saw.
+    KD term of edgekd.pretrain.pcl, which feeds the teacher the very clips the student saw.
     """
     B, n = views.shape[:2]
     flat = views.flatten(0, 1)                                      # (2B, C, T, H, W): video-major

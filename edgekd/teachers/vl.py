@@ -25,10 +25,11 @@ from typing import Any, Sequence
 import torch
 import torch.nn.functional as F
 
-from edgekd.checkpoint import DataSpec
+from edgekd.data.spec import DataSpec
 from edgekd.errors import TeacherError
 from edgekd.io import read_json
 from edgekd.registry import did_you_mean
+from edgekd.teachers.hf_folder import as_size, first_line, hf_model
 from edgekd.teachers.text import DEFAULT_TEMPLATES, prepare_offline, render_prompts
 from edgekd.teachers.vl_base import (OPENAI_CLIP_MEAN, OPENAI_CLIP_STD, FramewiseVLTeacher,
                                      VisionLanguageTeacher, model_frames)
@@ -39,19 +40,6 @@ HF_WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch
 HF_MODEL_TYPES = {"clip": "CLIPModel", "xclip": "XCLIPModel"}
 WEIGHTS_HINT = ("edgekd never downloads weights: copy them onto this machine (e.g. from a machine with "
                 "internet access) and pass their local path")
-
-
-def _first_line(e: BaseException) -> str:
-    return (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
-
-
-def _as_size(size: Any) -> int:
-    """open_clip/HF image sizes come as int, (h, w) or {"height": h, "width": w} / {"shortest_edge": s}."""
-    if isinstance(size, dict):
-        size = size.get("height") or size.get("shortest_edge") or next(iter(size.values()))
-    if isinstance(size, (list, tuple)):
-        size = size[0]
-    return int(size)
 
 
 # -- open_clip ------------------------------------------------------------------------------------
@@ -74,7 +62,7 @@ class OpenCLIPTeacher(FramewiseVLTeacher):
         pp = getattr(visual, "preprocess_cfg", None) or {  # open_clip < 2.24 keeps separate attributes
             "size": visual.image_size, "mean": getattr(visual, "image_mean", None) or OPENAI_CLIP_MEAN,
             "std": getattr(visual, "image_std", None) or OPENAI_CLIP_STD}
-        image_size = _as_size(pp.get("size", 224))
+        image_size = as_size(pp.get("size", 224))
         with torch.no_grad():  # the joint-space width, whatever the tower types
             embed_dim = int(model.encode_image(torch.zeros(1, 3, image_size, image_size)).shape[-1])
         super().__init__(data_spec, embed_dim=embed_dim, image_size=image_size,
@@ -129,12 +117,12 @@ def load_open_clip(model: str, weights: str | Path, data_spec: DataSpec, **opts)
     try:
         net = open_clip.create_model(arch, pretrained=str(weights), device="cpu", pretrained_hf=False)
     except Exception as e:  # noqa: BLE001 - torch/safetensors raise many types for bad files
-        raise TeacherError(f"weights {weights} do not fit open_clip architecture {arch!r}: {_first_line(e)}",
+        raise TeacherError(f"weights {weights} do not fit open_clip architecture {arch!r}: {first_line(e)}",
                            "pass the architecture the checkpoint was trained with") from e
     try:
         tokenizer = open_clip.get_tokenizer(arch)
     except Exception as e:  # noqa: BLE001
-        raise TeacherError(f"the tokenizer of open_clip {arch!r} is not available offline: {_first_line(e)}",
+        raise TeacherError(f"the tokenizer of open_clip {arch!r} is not available offline: {first_line(e)}",
                            "use an architecture with open_clip's built-in tokenizer, or the folder form "
                            "with the tokenizer files next to open_clip_config.json") from e
     config = {"source": "open_clip", "arch": arch, "weights": weights.name}
@@ -153,7 +141,7 @@ def load_open_clip_dir(folder: str | Path, data_spec: DataSpec, **opts) -> OpenC
         net = open_clip.create_model(name, device="cpu", pretrained_hf=False)
         tokenizer = open_clip.get_tokenizer(name)
     except Exception as e:  # noqa: BLE001
-        raise TeacherError(f"could not load the open_clip model in {folder}: {_first_line(e)}",
+        raise TeacherError(f"could not load the open_clip model in {folder}: {first_line(e)}",
                            "check that the weights belong to the architecture in open_clip_config.json") from e
     config = {"source": "open_clip_dir", "folder": folder.name}
     return OpenCLIPTeacher(net.eval(), tokenizer, data_spec, config, **opts)
@@ -169,7 +157,7 @@ def _hf_preprocess(folder: Path, vision_config) -> tuple[int, tuple, tuple]:
         pp = json.loads(pp_file.read_text())
         size = pp.get("crop_size") or pp.get("size") or size
         mean, std = pp.get("image_mean", mean), pp.get("image_std", std)
-    return _as_size(size), tuple(mean), tuple(std)
+    return as_size(size), tuple(mean), tuple(std)
 
 
 def _hf_tokenizer(folder: Path):
@@ -178,26 +166,8 @@ def _hf_tokenizer(folder: Path):
     try:
         return AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
     except Exception as e:  # noqa: BLE001
-        raise TeacherError(f"no usable tokenizer in {folder}: {_first_line(e)}",
+        raise TeacherError(f"no usable tokenizer in {folder}: {first_line(e)}",
                            "save the model's tokenizer into the same folder (tokenizer.save_pretrained)") from e
-
-
-def _hf_model(folder: Path, class_name: str):
-    """from_pretrained on a local folder; refuses missing/unexpected/mis-shaped weights."""
-    import transformers
-
-    cls = getattr(transformers, class_name)
-    try:
-        model, info = cls.from_pretrained(str(folder), local_files_only=True, output_loading_info=True)
-    except Exception as e:  # noqa: BLE001
-        raise TeacherError(f"weights in {folder} do not fit {class_name}: {_first_line(e)}",
-                           "the folder's config.json must describe the architecture its weights were saved from") from e
-    bad = {k: v for k, v in info.items() if v and k in ("missing_keys", "mismatched_keys", "error_msgs")}
-    if bad:
-        detail = "; ".join(f"{k}: {sorted(map(str, v))[:3]}" for k, v in bad.items())
-        raise TeacherError(f"weights in {folder} do not match {class_name}: {detail}",
-                           "the folder's config.json must describe the architecture its weights were saved from")
-    return model.eval()
 
 
 def _text_max_len(model) -> int:
@@ -336,7 +306,7 @@ def load_hf_dir(folder: str | Path, data_spec: DataSpec, **opts):
         from edgekd.teachers.hf_video import load_hf_video
 
         return load_hf_video(folder, model_type, data_spec, **opts)
-    model = _hf_model(folder, HF_MODEL_TYPES[model_type])
+    model = hf_model(folder, HF_MODEL_TYPES[model_type])
     tokenizer = _hf_tokenizer(folder)
     image_size, mean, std = _hf_preprocess(folder, model.config.vision_config)
     config = {"source": f"hf_{model_type}", "folder": folder.name}

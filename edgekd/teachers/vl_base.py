@@ -17,7 +17,7 @@ from typing import Any, Sequence
 import torch
 import torch.nn.functional as F
 
-from edgekd.checkpoint import DataSpec
+from edgekd.data.spec import DataSpec
 from edgekd.errors import ConfigError, TeacherError
 from edgekd.teachers.base import Teacher
 from edgekd.teachers.text import DEFAULT_TEMPLATES, class_text_embeddings

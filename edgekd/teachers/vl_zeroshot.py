@@ -11,7 +11,7 @@ from typing import Any, Sequence
 
 import torch
 
-from edgekd.checkpoint import DataSpec
+from edgekd.data.spec import DataSpec
 from edgekd.errors import DataError, TeacherError
 from edgekd.teachers.text import DEFAULT_TEMPLATES
 from edgekd.teachers.vl_progress import progress_bar

@@ -54,7 +54,7 @@ def test_dataset_with_foreign_classes_fails_bench(run_copy, tmp_path):
 
 def test_input_shape_mismatch_is_an_error(run_copy):
     from edgekd.bench.api import bench
-    from edgekd.checkpoint import DataSpec
+    from edgekd.data.spec import DataSpec
 
     spec = DataSpec(frames=8, size=32, class_names=("a",))
     check_input_shape(["batch", 3, 8, 32, 32], spec, "x")

@@ -53,3 +53,21 @@ def test_eval_and_bench_refuse_a_read_only_run_before_working(read_only_run):
     assert r.returncode == 2 and error == (f"error: the bench folder {read_only_run / 'bench'} cannot be created: "
                                            f"{read_only_run} is not writable")
     assert "--out" in hint and "ort-cpu" not in r.stderr  # nothing was measured
+
+
+def test_an_older_artifact_json_still_guards_the_checkpoint(run_copy):
+    """artifact.json from before the sha was stored once (top level only) still ties bench to its checkpoint."""
+    import json
+
+    from edgekd.bench.artifacts import resolve
+    from edgekd.errors import BenchError
+
+    art = run_copy / "export" / "artifact.json"
+    data = json.loads(art.read_text())
+    data["checkpoint_sha256"] = data["checkpoint"].pop("sha256")
+    art.write_text(json.dumps(data))
+    assert resolve(run_copy).checkpoint_sha256 == data["checkpoint_sha256"]
+    ckpt = run_copy / "checkpoint.pt"
+    ckpt.write_bytes(ckpt.read_bytes() + b"\0")
+    with pytest.raises(BenchError, match="is not the checkpoint"):
+        resolve(run_copy)

@@ -1,4 +1,5 @@
-"""The import graph of DESIGN.md: export and bench stand side by side on runtime; nothing below the CLI imports it."""
+"""The import graph of DESIGN.md: export and bench stand side by side on runtime; pretrain sits between
+teachers and distill; nothing below the CLI imports it; no private name crosses a module boundary."""
 
 import ast
 from pathlib import Path
@@ -8,15 +9,24 @@ import pytest
 PKG = Path(__file__).resolve().parents[2] / "edgekd"
 
 
-def imports(folder: str) -> set[tuple[str, str]]:
-    """(file, imported module) for every import, top-level or inside a function, under edgekd/<folder>."""
-    found = set()
-    for f in (PKG / folder).rglob("*.py"):
+def _nodes(folder: str = ""):
+    """(module name, import node) for every import, top-level or inside a function, under edgekd/<folder>."""
+    for f in sorted((PKG / folder).rglob("*.py")):
+        parts = f.relative_to(PKG.parent).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
         for node in ast.walk(ast.parse(f.read_text())):
-            if isinstance(node, ast.ImportFrom) and node.module:
-                found.add((f.name, node.module))
-            elif isinstance(node, ast.Import):
-                found.update((f.name, a.name) for a in node.names)
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                yield name, node
+
+
+def imports(folder: str) -> set[tuple[str, str]]:
+    """(file, imported module) for every import under edgekd/<folder>."""
+    found = set()
+    for name, node in _nodes(folder):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            found.add((name.rsplit(".", 1)[-1] + ".py", node.module))
+        elif isinstance(node, ast.Import):
+            found.update((name.rsplit(".", 1)[-1] + ".py", a.name) for a in node.names)
     return found
 
 
@@ -24,9 +34,35 @@ def imports(folder: str) -> set[tuple[str, str]]:
     ("export", ("edgekd.bench", "edgekd.cli")),
     ("bench", ("edgekd.export", "edgekd.cli")),
     ("runtime", ("edgekd.export", "edgekd.bench", "edgekd.cli", "edgekd.distill")),
-    ("teachers", ("edgekd.cli",)),
+    ("teachers", ("edgekd.cli", "edgekd.pretrain", "edgekd.distill")),
+    ("pretrain", ("edgekd.distill", "edgekd.export", "edgekd.bench", "edgekd.cli")),
     ("distill", ("edgekd.cli",)),
 ])
 def test_layers_only_import_downward(folder, forbidden):
     bad = sorted(f"{f} imports {m}" for f, m in imports(folder) if m.startswith(forbidden))
     assert not bad, bad
+
+
+def test_no_private_name_is_imported_across_modules():
+    bad = sorted(f"{name} imports {node.module}.{a.name}" for name, node in _nodes()
+                 if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("edgekd")
+                 for a in node.names if a.name.startswith("_") and not a.name.endswith("__"))
+    assert not bad, bad
+
+
+def test_teacher_modules_import_no_circle():
+    graph: dict[str, set[str]] = {}
+    for name, node in _nodes("teachers"):
+        targets = [node.module or ""] if isinstance(node, ast.ImportFrom) else [a.name for a in node.names]
+        graph.setdefault(name, set()).update(t for t in targets if t.startswith("edgekd.teachers.") and t != name)
+
+    def circle_from(start: str, path: list[str]) -> list[str] | None:
+        for nxt in sorted(graph.get(path[-1], ())):
+            if nxt == start:
+                return path + [nxt]
+            if nxt not in path and (found := circle_from(start, path + [nxt])):
+                return found
+        return None
+
+    circles = [" -> ".join(c) for m in sorted(graph) if (c := circle_from(m, [m]))]
+    assert not circles, circles

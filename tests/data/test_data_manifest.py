@@ -9,8 +9,8 @@ from datasets import bad_videos, make_hmdb51, make_ucf101
 from rich.console import Console
 from videos import moving_square, write_video
 
-from edgekd.data.manifest import (Manifest, SkippedVideos, VideoEntry, default_data_spec, find_video_root,
-                                  load_dataset)
+from edgekd.data.layouts import find_video_root
+from edgekd.data.manifest import Manifest, SkippedVideos, VideoEntry, default_data_spec, load_dataset
 from edgekd.errors import DataError
 from edgekd.report import Reporter
 

@@ -23,7 +23,7 @@ if cpus == "one":
     os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
 import torch
 torch.set_num_threads(threads)
-from edgekd.data.layouts import make_hmdb51, make_ucf101
+from edgekd.data.fixtures import make_hmdb51, make_ucf101
 from edgekd.data.synthetic import generate
 from videos import moving_square, write_video
 generate(out / "synth", classes=4, videos_per_class=8, frames=16, size=32, seed=3, workers=workers)  # 32: 2 workers

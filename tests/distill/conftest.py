@@ -51,12 +51,12 @@ def tiny_teachers(tiny_spec):
 @pytest.fixture
 def broken_ucf(tmp_path):
     """A UCF101-layout set (3 classes, 15 good train / 3 test videos) with two training videos that fail
-    to decode (edgekd.data.layouts; its empty file is dropped when the dataset loads). Fields: dir (the
+    to decode (edgekd.data.fixtures; its empty file is dropped when the dataset loads). Fields: dir (the
     split folder), good (ids of the good train videos, class by class), bad (kind -> id of the "truncated"
     and "not a video" ones), split(labeled ids) -> a split file leaving the other train videos unlabeled."""
     from types import SimpleNamespace
 
-    from edgekd.data.layouts import bad_videos, make_ucf101
+    from edgekd.data.fixtures import bad_videos, make_ucf101
     from edgekd.data.manifest import load_dataset
     from edgekd.data.splits import SemiSplit
 

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from edgekd.checkpoint import DataSpec
+from edgekd.data.spec import DataSpec
 from edgekd.errors import ConfigError
 
 SPEC = DataSpec(frames=8, size=32, class_names=("a", "b", "c", "d"))
@@ -83,7 +83,7 @@ def _nets():
 
 
 def test_kd_gradient_reaches_the_student_only():
-    from edgekd.distill.pretrain import PretrainConfig, student_loss
+    from edgekd.pretrain.pcl import PretrainConfig, student_loss
 
     student, teacher = _nets()
     for p in teacher.parameters():
@@ -102,7 +102,7 @@ def test_kd_gradient_reaches_the_student_only():
 
 def test_loss_weighs_each_term_as_configured():
     """L = w_p * CE + w_c * L_contrast + w_kd * KD (Fig. 2), each weight its own; w_kd = 0 drops the KD term."""
-    from edgekd.distill.pretrain import PretrainConfig, student_loss
+    from edgekd.pretrain.pcl import PretrainConfig, student_loss
 
     student, teacher = _nets()
     views = torch.randn(3, 2, 3, 8, 32, 32)
@@ -118,7 +118,7 @@ def test_loss_weighs_each_term_as_configured():
 
 def test_kd_term_compares_teacher_and_student_on_the_same_clips():
     from edgekd.distill.losses import hinton_kd
-    from edgekd.distill.pretrain import PretrainConfig, student_loss
+    from edgekd.pretrain.pcl import PretrainConfig, student_loss
     from edgekd.teachers.pcl import random_transforms, transform_clips
 
     student, teacher = _nets()

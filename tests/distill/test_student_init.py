@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from edgekd.checkpoint import DataSpec
+from edgekd.data.spec import DataSpec
 from edgekd.errors import ConfigError
 
 SPEC = DataSpec(frames=8, size=32, class_names=("a", "b", "c", "d"))
@@ -13,7 +13,7 @@ SPEC = DataSpec(frames=8, size=32, class_names=("a", "b", "c", "d"))
 
 def _ssl_folder(tmp_path, name="ssl", backbone="tiny3d", kwargs=None, seed=1):
     """A TimeBalance teacher folder with random (but seeded, so recognisable) weights."""
-    from edgekd.teachers.timebalance import build_ssl_teacher
+    from edgekd.teachers.ssl_teacher import build_ssl_teacher
 
     torch.manual_seed(seed)
     teacher = build_ssl_teacher("invariant", SPEC, backbone, kwargs or {"width": 0.25})

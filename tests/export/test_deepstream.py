@@ -31,7 +31,7 @@ APP_KEYS = {"uri-list", "display-sync", "preprocess-config", "infer-config", "mu
 
 def test_imagenet_mean_std_become_deepstream_offsets_and_scales():
     """By hand: offset = 255 * mean, scale = 1 / (255 * std) - the sample's ImageNet figures."""
-    from edgekd.checkpoint import DataSpec
+    from edgekd.data.spec import DataSpec
     from edgekd.export.deepstream import preprocess_config
 
     spec = DataSpec(frames=32, size=224, class_names=("a", "b"), mean=(0.485, 0.456, 0.406),

@@ -12,7 +12,7 @@ from edgekd.errors import ConfigError
 @pytest.fixture(scope="module")
 def onnx_of(tmp_path_factory):
     """name -> student.onnx of a small random-weight student (8 frames x 32 px), exported once."""
-    from edgekd.checkpoint import DataSpec
+    from edgekd.data.spec import DataSpec
     from edgekd.export.onnx_export import export_onnx
     from edgekd.students import build_student
 

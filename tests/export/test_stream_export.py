@@ -10,7 +10,7 @@ from edgekd.errors import ExportError
 
 def _clips(export_dir, tiny_synth, n=4):
     """Real decoded test clips, normalized with the export's own data spec."""
-    from edgekd.checkpoint import DataSpec
+    from edgekd.data.spec import DataSpec
     from edgekd.runtime.artifact import load_artifact
     from edgekd.runtime.evalset import build_evalset
 

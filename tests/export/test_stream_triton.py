@@ -12,7 +12,7 @@ def test_triton_stream_model_carries_every_state_pair(stream_export, tmp_path):
     import onnx
     from google.protobuf import text_format
 
-    from edgekd.checkpoint import DataSpec
+    from edgekd.data.spec import DataSpec
     from edgekd.export.streaming import triton_stream_model
     from edgekd.runtime.artifact import load_artifact
     from edgekd.runtime.stream import STREAM_FILE

@@ -102,7 +102,7 @@ def test_requests_are_validated(tiny_synth, tmp_path, make_ckpt, make_profile):
 
 
 def test_fp16_layer_selection(tmp_path):
-    from edgekd.checkpoint import DataSpec
+    from edgekd.data.spec import DataSpec
     from edgekd.export.onnx_export import export_onnx
     from edgekd.export.tensorrt import fp16_node_names
     from edgekd.students import build_student

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from edgekd.checkpoint import DataSpec, build_student_from_checkpoint, load_checkpoint, save_checkpoint
+from edgekd.checkpoint import build_student_from_checkpoint, load_checkpoint, save_checkpoint
+from edgekd.data.spec import DataSpec
 from edgekd.errors import ConfigError
 from edgekd.students import STUDENT_NAMES, STUDENTS, Student, build_student
 

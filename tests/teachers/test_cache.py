@@ -11,7 +11,8 @@ from torch import nn
 from edgekd.data.manifest import Manifest, default_data_spec
 from edgekd.errors import TeacherError
 from edgekd.teachers.cache import StaleCacheError, TeacherCache, build_cache
-from edgekd.teachers.timebalance import build_ssl_teacher, temporal_similarity
+from edgekd.teachers.ssl_teacher import build_ssl_teacher
+from edgekd.teachers.timebalance import temporal_similarity
 
 K = 2
 

@@ -3,7 +3,8 @@
 import pytest
 import torch
 
-from edgekd.checkpoint import DataSpec, save_checkpoint
+from edgekd.checkpoint import save_checkpoint
+from edgekd.data.spec import DataSpec
 from edgekd.errors import TeacherError
 from edgekd.teachers.checkpoint_teacher import adapt_input, load_checkpoint_teacher
 

@@ -8,7 +8,7 @@ import torch
 
 from edgekd.data.manifest import default_data_spec
 from edgekd.errors import DataError, TeacherError
-from edgekd.teachers.finetune import FinetuneConfig, finetune_teacher, init_head
+from edgekd.pretrain.finetune import FinetuneConfig, finetune_teacher, init_head
 from edgekd.teachers.loading import load_teacher
 from vl_tiny import open_clip_checkpoint
 
@@ -91,7 +91,7 @@ def test_bad_input(base_spec, tiny_manifest, labeled, tmp_path):
 
 
 def test_a_moved_teacher_tree_still_loads(tiny_manifest, labeled, tmp_path):
-    from edgekd.teachers.timebalance import build_ssl_teacher
+    from edgekd.teachers.ssl_teacher import build_ssl_teacher
 
     spec = default_data_spec(tiny_manifest)
     build_ssl_teacher("invariant", spec, backbone_kwargs={"width": 0.25}).save(tmp_path / "a" / "base")

@@ -8,7 +8,7 @@ import shutil
 import pytest
 import torch
 
-from edgekd.checkpoint import DataSpec
+from edgekd.data.spec import DataSpec
 from edgekd.cli.main import main
 from edgekd.errors import TeacherError
 from edgekd.teachers import load_teacher

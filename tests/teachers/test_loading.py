@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from edgekd.checkpoint import DataSpec
+from edgekd.data.spec import DataSpec
 from edgekd.errors import TeacherError
 from edgekd.teachers.base import Teacher
 from edgekd.teachers.loading import (check_teacher, load_teacher, read_teacher_meta, write_teacher_folder)
@@ -98,3 +98,13 @@ def test_an_edgekd_run_is_a_teacher(tmp_path):
     x = torch.randn(2, *SPEC.input_shape()[1:])
     assert teacher.embed(x).shape == (2, teacher.embed_dim) and teacher.logits(x).shape == (2, 2)
     assert teacher.source == str(tmp_path / "run")
+
+
+def test_loading_never_builds_an_embedded_teacher():
+    """embedded:NAME is built by the caller's `embedded` step (edgekd.pretrain.embedded); load_teacher only asks it."""
+    with pytest.raises(TeacherError, match="built for a dataset and split") as e:
+        load_teacher("embedded:vl", SPEC)
+    assert "edgekd distill" in e.value.hint
+    asked, built = [], _Linear(8)
+    assert load_teacher("embedded:invariant", SPEC, embedded=lambda name: asked.append(name) or built) is built
+    assert asked == ["invariant"] and built.source == "embedded:invariant"

@@ -9,7 +9,8 @@ import torch
 from edgekd.data.manifest import default_data_spec
 from edgekd.data.splits import make_split
 from edgekd.errors import DataError, TeacherError
-from edgekd.teachers.embedded import BUILD_FILE, EmbeddedConfig, default_teachers, load_embedded, teacher_folder
+from edgekd.pretrain.embedded import default_teachers, load_embedded
+from edgekd.pretrain.embedded_config import BUILD_FILE, EmbeddedConfig, teacher_folder
 
 # a recipe small enough for a test: one epoch of everything on the tiny dataset
 TINY = EmbeddedConfig(net_size=16, vl={"epochs": 1, "width": 0.25}, ssl_width=0.25, ssl_epochs=1, ssl_batch_size=8,
@@ -75,7 +76,7 @@ def test_ssl_teacher_trains_on_the_videos_that_decode_and_says_how_many_steps(tm
 
     from rich.console import Console
 
-    from edgekd.data.layouts import bad_videos, make_ucf101
+    from edgekd.data.fixtures import bad_videos, make_ucf101
     from edgekd.data.manifest import load_dataset
     from edgekd.data.splits import SemiSplit
     from edgekd.report import Reporter

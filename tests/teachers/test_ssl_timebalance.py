@@ -9,8 +9,10 @@ import torch
 from edgekd.data.manifest import default_data_spec
 from edgekd.data.splits import make_split
 from edgekd.errors import TeacherError
-from edgekd.teachers.timebalance import (ProjectionHead, SSLTeacher, blend, global_stride, load_ssl_teacher,
-                                         make_global_clip, pretrain_ssl, similarity_matrix, temporal_similarity)
+from edgekd.pretrain.ssl import pretrain_ssl
+from edgekd.pretrain.ssl_objectives import global_stride, make_global_clip
+from edgekd.teachers.ssl_teacher import ProjectionHead, SSLTeacher, load_ssl_teacher
+from edgekd.teachers.timebalance import blend, similarity_matrix, temporal_similarity
 
 
 def test_eq6_identical_clips_score_one_orthogonal_zero():
@@ -110,8 +112,8 @@ def test_pretrain_refuses_a_split_without_unlabeled_videos(tiny_manifest, tmp_pa
 
 
 def test_temporal_gradient_input_ignores_static_appearance():
-    from edgekd.checkpoint import DataSpec
-    from edgekd.teachers.timebalance import build_ssl_teacher
+    from edgekd.data.spec import DataSpec
+    from edgekd.teachers.ssl_teacher import build_ssl_teacher
 
     spec = DataSpec(frames=8, size=32, class_names=("a", "b"))
     teacher = build_ssl_teacher("invariant", spec, "tiny3d", {"width": 0.25}, frames_in="diff").freeze()

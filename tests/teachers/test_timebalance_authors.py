@@ -16,8 +16,9 @@ from edgekd.data.sampling import clip_indices, window_starts
 from edgekd.data.splits import make_split
 from edgekd.teachers.losses import (authors_distinctive_loss, authors_invariant_loss,
                                     distinctive_unpooled_loss)
-from edgekd.teachers.ssl_augment import authors_augment
-from edgekd.teachers.timebalance import make_global_clip, pretrain_ssl
+from edgekd.pretrain.augment import authors_augment
+from edgekd.pretrain.ssl import pretrain_ssl
+from edgekd.pretrain.ssl_objectives import make_global_clip
 
 
 def nt_xent(a: torch.Tensor, b: torch.Tensor, tau: float = 0.1) -> torch.Tensor:

@@ -9,7 +9,8 @@ import torch
 
 from edgekd.data.manifest import default_data_spec
 from edgekd.errors import DataError, TeacherError
-from edgekd.teachers.embedded_vl import EmbeddedVLTeacher, caption_table, pretrain_vl
+from edgekd.pretrain.vl import caption_table, pretrain_vl
+from edgekd.teachers.embedded_vl import EmbeddedVLTeacher
 from edgekd.teachers.loading import load_teacher
 
 

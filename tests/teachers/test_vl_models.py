@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from edgekd.checkpoint import DataSpec
+from edgekd.data.spec import DataSpec
 from edgekd.errors import TeacherError
 from edgekd.teachers.loading import load_teacher
 from vl_tiny import (OPEN_CLIP_MEAN, OPEN_CLIP_STD, clip_tokenizer, hf_clip_dir, hf_xclip_dir, open_clip_checkpoint,

@@ -1,5 +1,6 @@
-"""Clip augmentations for self-supervised pretraining of the TimeBalance teachers.
+"""Clip augmentations for self-supervised pretraining (the TimeBalance teachers, PCL).
 
+    augment(x, hflip, ...)               crop, flip, colour jitter and grayscale: the paper's draw (and PCL's)
     resized_crop(x, side, hflip, ...)    one crop of side fraction `side`, resized back, mirrored at p 0.5
     authors_augment(x, mean, std, ...)   the draw of the TimeBalance authors' pretraining loader
 
@@ -104,3 +105,27 @@ def authors_augment(x: torch.Tensor, mean, std, hflip: bool, gen: torch.Generato
     drop = F.one_hot(torch.randint(0, 3, (N,), generator=gen), 3).to(dev, img.dtype).view(N, 3, 1, 1, 1)
     img = torch.where(chance(CHANNEL_DROP_P), img * (1 - drop), img)
     return _erase((img - m) / s, gen)
+
+
+def augment(x: torch.Tensor, hflip: bool, generator: torch.Generator | None = None,
+            scale: tuple[float, float] = (0.4, 1.0), jitter: float = 0.4, grayscale_p: float = 0.2) -> torch.Tensor:
+    """One random resized crop (+ flip), saturation/contrast/brightness and grayscale draw per clip.
+
+    The draw is the same for all frames of a clip, so motion stays intact.
+
+    x: (N, 3, T, H, W) normalized clips -> same shape. Vectorized (one affine grid per clip), so it
+    costs little next to the network; the twins of L_D1 (Eq. 3) are two calls on the same clips.
+    """
+    N = x.shape[0]
+    dev = x.device
+    rand = lambda *s: torch.rand(*s, generator=generator).to(dev)  # noqa: E731
+    side = (scale[0] + (scale[1] - scale[0]) * rand(N)).sqrt()     # crop side as a fraction of the frame
+    out = resized_crop(x, side, hflip, generator)
+    luma = out.mean(dim=1, keepdim=True)
+    saturation = (1 + jitter * (2 * rand(N) - 1)).view(N, 1, 1, 1, 1)
+    saturation = torch.where((rand(N) < grayscale_p).view(N, 1, 1, 1, 1), 0.0, saturation)  # grayscale
+    out = luma + (out - luma) * saturation
+    contrast = (1 + jitter * (2 * rand(N) - 1)).view(N, 1, 1, 1, 1)
+    brightness = (jitter * (2 * rand(N) - 1)).view(N, 1, 1, 1, 1)
+    mean = out.mean(dim=(1, 2, 3, 4), keepdim=True)
+    return (out - mean) * contrast + mean + brightness

@@ -1,4 +1,4 @@
-"""Play a video file or a camera through a streaming artifact, one answer per frame.
+"""`edgekd stream`: play a video file or a camera through a streaming artifact, one answer per frame.
 
     source  = video file (PyAV) or camera N (OpenCV, else PyAV's v4l2/avfoundation/dshow input)
     every `frame_stride`-th frame (the rate the student was trained at):
@@ -6,6 +6,8 @@
         StreamRunner.step(frame) -> this frame's logits; time it
         running answer = softmax(mean of the last T per-frame logits)      (a sliding clip)
     frames in between keep the last answer; `--out` draws it on every frame and encodes H.264.
+
+The application above the floor: the runner and its state are edgekd.runtime.stream.StreamRunner.
 """
 
 from __future__ import annotations
@@ -140,7 +142,7 @@ def play(model_path: Path, frames: Iterator[np.ndarray], *, top_k: int = 3,
          max_frames: int | None = None) -> Iterator[tuple[np.ndarray, Answer | None]]:
     """Yield (RGB frame, Answer or None) for every source frame; None = the model skipped it
     (between two of the frame_stride-th frames the student was trained at)."""
-    from edgekd.checkpoint import DataSpec
+    from edgekd.data.spec import DataSpec
     from edgekd.runtime.artifact import read_metadata, spec_from_metadata
     from edgekd.runtime.metrics import softmax
     from edgekd.runtime.stream import StreamRunner

@@ -5,7 +5,7 @@ classes. A teacher's own head serves when its labels are the data's (edgekd.teac
 otherwise:
 
     CLIP-style (a text tower)   the zero-shot classifier: logit_scale * the class prompt embeddings
-                                (edgekd.teachers.finetune.init_head), nothing trained
+                                (edgekd.pretrain.finetune.init_head), nothing trained
     any other (VideoMAE, ...)   a linear head fitted on the labeled split with `edgekd teacher
                                 finetune`'s linear mode, written once as a teacher folder under
                                 $EDGEKD_HOME/teachers/<dataset>-<split>/head-<teacher fingerprint>-<key>/
@@ -20,16 +20,16 @@ import hashlib
 import json
 from pathlib import Path
 
+from edgekd.home import edgekd_home
+from edgekd.io import atomic_folder
+from edgekd.pretrain.embedded_config import resolve_split, split_fingerprint
+from edgekd.pretrain.finetune import FinetuneConfig, finetune_teacher, init_head
 from edgekd.report import Reporter
-from edgekd.teachers.finetune import FinetuneConfig
 
 FIT = FinetuneConfig(mode="linear", epochs=100, clips_per_video=2, init_from_text=False)
 
 
 def head_folder(teacher, manifest, split, spec, cfg: FinetuneConfig) -> Path:
-    from edgekd.data.synthetic import edgekd_home
-    from edgekd.teachers.embedded import split_fingerprint
-
     blob = json.dumps({"finetune": repr(cfg), "spec": spec.to_dict()}, sort_keys=True)
     key = hashlib.sha256(blob.encode()).hexdigest()[:10]
     return (edgekd_home() / "teachers" / f"{manifest.fingerprint()}-{split_fingerprint(split)}"
@@ -53,10 +53,6 @@ def _load_head(teacher, folder: Path) -> None:
 def fit_head(teacher, manifest, split, spec, *, workers: int = 0, reporter: Reporter | None = None,
              cfg: FinetuneConfig = FIT) -> Path:
     """Fit (or reuse) a linear head on the split's labeled videos; attach it to `teacher`."""
-    from edgekd.teachers.embedded import resolve_split
-    from edgekd.teachers.finetune import finetune_teacher
-    from edgekd.teachers.timebalance import atomic_folder
-
     reporter = reporter or Reporter.quiet()
     split = resolve_split(manifest, split)
     folder = head_folder(teacher, manifest, split, spec, cfg)
@@ -76,8 +72,6 @@ def fit_head(teacher, manifest, split, spec, *, workers: int = 0, reporter: Repo
 
 def zeroshot_head(teacher, spec, templates) -> None:
     """A CLIP-style teacher's zero-shot classifier over the data's class names, as its head."""
-    from edgekd.teachers.finetune import init_head
-
     head = init_head(teacher, spec.class_names, FinetuneConfig(templates=tuple(templates)))
     teacher.attach_head(head.to(next(teacher.parameters()).device), spec.num_classes)
     teacher.freeze()

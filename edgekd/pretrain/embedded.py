@@ -3,15 +3,17 @@
 No pretrained video weights can be fetched, so the demo and the tests need teachers edgekd can make
 itself, quickly, on a CPU:
 
-    vl           the embedded vision-language teacher (edgekd.teachers.embedded_vl: a small video
-                 tower aligned to the frozen MiniLM sentence encoder on the videos' captions, or,
+    vl           the embedded vision-language teacher (edgekd.teachers.embedded_vl, trained by
+                 edgekd.pretrain.vl: a small video tower aligned to the frozen MiniLM sentence encoder on the videos' captions, or,
                  for datasets without captions, on class-name prompts of the labeled videos)
     invariant    the TimeBalance temporally-invariant teacher (L_I, Eq. 1, on unlabeled videos)
     distinctive  the TimeBalance temporally-distinctive teacher (L_D = L_D1 + L_D2)
 
-each then fine-tuned on the labeled split (edgekd.teachers.finetune). Only the teachers a recipe
+each then fine-tuned on the labeled split (edgekd.pretrain.finetune). Only the teachers a recipe
 asks for are built. The networks are small and the schedules short (EmbeddedConfig), so a build
-takes minutes on 2 CPU cores; afterwards the folders are reused. Like the vision-language tower,
+takes minutes on 2 CPU cores; afterwards the folders are reused. Building is a step of its own:
+`edgekd distill` and the `edgekd teacher` commands call `default_teachers` for the names they need;
+`load_teacher` (edgekd.teachers.loading) never trains one. Like the vision-language tower,
 the SSL backbones see temporal gradients (frame differences) rather than frames: in a CPU budget of
 seconds per epoch, RGB contrastive pretraining learns the synthetic videos' random appearance and
 not their motion (fine-tuned test top-1 at chance), while on frame differences the same objectives
@@ -32,105 +34,21 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import json
 import time
 from pathlib import Path
 from typing import Any
 
-from edgekd.checkpoint import DataSpec
-from edgekd.errors import ConfigError, TeacherError
+from edgekd.data.spec import DataSpec
+from edgekd.errors import TeacherError
+from edgekd.io import atomic_folder, write_json
+from edgekd.pretrain.embedded_config import (BUILD_FILE, NAMES, EmbeddedConfig, resolve_split, split_fingerprint,
+                                             teacher_folder)
+from edgekd.pretrain.finetune import finetune_teacher
+from edgekd.pretrain.ssl import pretrain_ssl
+from edgekd.pretrain.vl import pretrain_vl
 from edgekd.report import Reporter
-
-NAMES = ("vl", "invariant", "distinctive")
-VERSION = 2                        # bump when the recipe changes: older folders are not reused
-DEFAULT_LABELED_FRACTION = 0.1     # the split used when none is given (distill's default too)
-BUILD_FILE = "build.json"
-VL_TEXTS = ("auto", "captions", "prompts")
-
-
-@dataclasses.dataclass(frozen=True)
-class EmbeddedConfig:
-    """How the embedded teachers are trained: small networks, short schedules (minutes on a CPU)."""
-
-    net_size: int = 32                          # the teachers' own clip size (batches are resized to it)
-    vl: dict = dataclasses.field(default_factory=dict)  # overrides of embedded_vl.VLPretrainConfig
-    vl_text: str = "auto"                       # captions | prompts | auto (captions when the data has them)
-    vl_finetune_mode: str = "linear"            # its head starts as the zero-shot classifier
-    ssl_backbone: str = "tiny3d"
-    ssl_width: float = 0.5
-    ssl_frames_in: str = "diff"                 # temporal gradients: appearance cancels, motion remains
-    ssl_fidelity: str = "authors"               # SSL wiring: "authors" (their code) or "paper" (timebalance.FIDELITIES)
-    ssl_epochs: int = 10
-    ssl_batch_size: int = 32                    # the negatives of L_I are the other videos of the batch
-    ssl_clips: int = 4                          # n clips per video (TimeBalance uses 4)
-    ssl_frame_stride: int = 1                   # n consecutive clips tile the video, as in the paper
-    ssl_warmup_epochs: int = 1
-    ssl_jitter: float = 0.8                     # "paper" only: strong colour augmentation, colour is no shortcut
-    ssl_grayscale_p: float = 0.5                # ("authors" draws the authors' augmentation instead)
-    ssl_finetune_mode: str = "linear"           # "full" overfits 2 labeled videos per class (measured)
-    ssl_finetune_epochs: int = 0                # 0 = finetune's default for the mode
-    ssl_finetune_lr: float = 0.0
-    seed: int = 0
-
-    def for_dataset(self, manifest) -> "EmbeddedConfig":
-        """`vl_text="auto"` resolved: captions when the dataset has them, else class-name prompts."""
-        if self.vl_text not in VL_TEXTS:
-            raise ConfigError(f"unknown VL teacher text source {self.vl_text!r}", "choose " + ", ".join(VL_TEXTS))
-        if self.vl_text != "auto":
-            return self
-        from edgekd.teachers.embedded_vl import has_captions
-
-        return dataclasses.replace(self, vl_text="captions" if has_captions(manifest) else "prompts")
-
-    def recipe(self, name: str) -> dict[str, Any]:
-        """Everything that shapes teacher `name` (the vision-language recipe's defaults included)."""
-        fields = dataclasses.asdict(self)
-        if name == "vl":
-            from edgekd.teachers.embedded_vl import VLPretrainConfig
-
-            vl = dataclasses.asdict(dataclasses.replace(VLPretrainConfig(), net_size=self.net_size, seed=self.seed,
-                                                        **self.vl))
-            for key in ("num_workers", "max_bank_mb", "device"):  # how, not what: no effect on the teacher
-                vl.pop(key, None)
-            own = {"vl": vl, "vl_text": self.vl_text, "vl_finetune_mode": self.vl_finetune_mode}
-        else:
-            own = {k: v for k, v in fields.items() if k.startswith("ssl_")}
-            if own["ssl_fidelity"] == "paper":              # the wiring before the switch existed:
-                del own["ssl_fidelity"]                     # its folders keep their names
-        return {"version": VERSION, "teacher": name, "net_size": self.net_size, "seed": self.seed, **own}
-
-    def key(self, name: str, spec: DataSpec) -> str:
-        """Fingerprint of teacher `name`'s recipe and the clips it trains on (the dataset's default DataSpec)."""
-        blob = json.dumps({**self.recipe(name), "spec": spec.to_dict()}, sort_keys=True, default=str)
-        return hashlib.sha256(blob.encode()).hexdigest()[:10]
-
-
-def resolve_split(manifest, split=None):
-    """A SemiSplit: as given, loaded from a path, or the default seeded 10 % labeled split."""
-    from edgekd.data.splits import SemiSplit, make_split
-
-    if split is None:
-        return make_split(manifest, labeled_fraction=DEFAULT_LABELED_FRACTION, seed=0)
-    if isinstance(split, (str, Path)):
-        return SemiSplit.load(split)
-    return split
-
-
-def split_fingerprint(split) -> str:
-    blob = "\n".join(split.labeled) + "\n--\n" + "\n".join(split.unlabeled)
-    return hashlib.sha256(blob.encode()).hexdigest()[:10]
-
-
-def teacher_folder(name: str, manifest, split, config: EmbeddedConfig | None = None) -> Path:
-    """$EDGEKD_HOME/teachers/<dataset>-<split>/<name>-<recipe> for this dataset, split and recipe."""
-    from edgekd.data.manifest import default_data_spec
-    from edgekd.data.synthetic import edgekd_home
-
-    config = (config or EmbeddedConfig()).for_dataset(manifest)
-    split = resolve_split(manifest, split)
-    key = config.key(name, default_data_spec(manifest))
-    return edgekd_home() / "teachers" / f"{manifest.fingerprint()}-{split_fingerprint(split)}" / f"{name}-{key}"
+from edgekd.teachers.loading import load_teacher
 
 
 def default_teachers(manifest, split=None, data_spec: DataSpec | None = None, *, names=NAMES,
@@ -143,7 +61,6 @@ def default_teachers(manifest, split=None, data_spec: DataSpec | None = None, *,
     dataset's default.
     """
     from edgekd.data.manifest import default_data_spec
-    from edgekd.teachers.loading import load_teacher
 
     unknown = [n for n in names if n not in NAMES]
     if unknown:
@@ -190,8 +107,6 @@ def _locked(path: Path):
 
 def _step(folder: Path, make, reporter: Reporter, what: str) -> float:
     """Build `folder` with make(tmp_folder) unless it is already complete (resume after a crash); seconds taken."""
-    from edgekd.teachers.timebalance import atomic_folder
-
     if (folder / "teacher.json").is_file():
         reporter.print(f"  {what}: reusing {folder}")
         return 0.0
@@ -208,11 +123,6 @@ def build_teacher(name: str, manifest, split, folder: Path, config: EmbeddedConf
     import torch
 
     from edgekd.data.manifest import default_data_spec
-    from edgekd.io import write_json
-    from edgekd.teachers.embedded_vl import pretrain_vl
-    from edgekd.teachers.finetune import finetune_teacher
-    from edgekd.teachers.loading import load_teacher
-    from edgekd.teachers.timebalance import pretrain_ssl
 
     spec = default_data_spec(manifest)
     labeled, _ = split.apply(manifest)
@@ -228,12 +138,7 @@ def build_teacher(name: str, manifest, split, folder: Path, config: EmbeddedConf
                         net_size=config.net_size, seed=config.seed, device=device, **config.vl)
             return
         ssl_spec = dataclasses.replace(spec, size=min(config.net_size, spec.size), frame_stride=config.ssl_frame_stride)
-        pretrain_ssl(name, manifest, split, ssl_spec, tmp,
-                     backbone=config.ssl_backbone, backbone_kwargs={"width": config.ssl_width},
-                     epochs=config.ssl_epochs, batch_size=config.ssl_batch_size, clips=config.ssl_clips,
-                     warmup_epochs=config.ssl_warmup_epochs, frames_in=config.ssl_frames_in,
-                     fidelity=config.ssl_fidelity, jitter=config.ssl_jitter,
-                     grayscale_p=config.ssl_grayscale_p, seed=config.seed, device=device, force=True,
+        pretrain_ssl(name, manifest, split, ssl_spec, tmp, config.ssl_pretrain(), device=device, force=True,
                      progress=not quiet)
 
     def finetune(tmp: Path) -> None:

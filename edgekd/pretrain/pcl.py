@@ -26,10 +26,15 @@ from typing import Any, Callable
 
 import torch
 
-from edgekd.checkpoint import DataSpec
-from edgekd.distill.losses import hinton_kd
-from edgekd.errors import ConfigError, TeacherError, TrainingDiverged
+from edgekd.data.spec import DataSpec
+from edgekd.errors import ConfigError, TeacherError
+from edgekd.pretrain.augment import augment
+from edgekd.pretrain.clips import clip_source, unlabeled
+from edgekd.pretrain.step import OptimizerStep, no_step_error
+from edgekd.teachers.loading import read_teacher_meta, refuse_existing
+from edgekd.teachers.losses import hinton_kd
 from edgekd.teachers.pcl import PCLNet, build_pcl, load_pcl, pcl_loss, save_pcl
+from edgekd.teachers.vl_progress import progress_bar
 
 VIEWS = 2  # clips per video: the two views of the contrastive term
 
@@ -88,18 +93,18 @@ def student_loss(student: PCLNet, teacher: PCLNet | None, views: torch.Tensor, g
     return terms
 
 
-def _clip_source(manifest, split, spec: DataSpec, batch_size: int, seed: int, quiet: bool):
-    """(the split's unlabeled training videos, a clip source over them, the batch size): the TimeBalance
-    teachers' sources; in memory the batch is at most the number of videos that decoded."""
-    from edgekd.teachers.timebalance import _MemoryClips, _StreamedClips, _unlabeled
-    from edgekd.teachers.vl_clipbank import ClipBank
-
-    videos = _unlabeled(manifest, split)
-    if ClipBank.estimate_mb(videos, spec) <= 2048:
-        source = _MemoryClips(videos, spec, quiet=quiet)
-        return videos, source, min(batch_size, len(source))
-    batch_size = min(batch_size, len(videos.entries))
-    return videos, _StreamedClips(videos, spec, VIEWS, batch_size, num_workers=2, seed=seed), batch_size
+def _epoch(net: PCLNet, frozen: PCLNet | None, source, batch_size: int, views: dict[str, Any], step: OptimizerStep,
+           gen: torch.Generator, cfg: PretrainConfig, device: str, advance, epoch: int) -> dict[str, float]:
+    """One epoch of Fig. 2's loss over the clip source -> mean of each loss term over its videos."""
+    net.train()
+    for clips in source.epoch(batch_size, VIEWS, gen):
+        clips = clips.to(device)
+        B = clips.shape[0]
+        clips = augment(clips.flatten(0, 1), generator=gen, **views).reshape(clips.shape)
+        terms = student_loss(net, frozen, clips, gen, cfg)
+        step(terms["loss"], B, terms)
+        advance(B, f"epoch {epoch}/{cfg.epochs} loss {step.running:.3f}")
+    return step.epoch_means()
 
 
 def pretrain_pcl(manifest, split, spec: DataSpec, out_dir: str | Path, cfg: PretrainConfig, *,
@@ -114,9 +119,6 @@ def pretrain_pcl(manifest, split, spec: DataSpec, out_dir: str | Path, cfg: Pret
     reporter: the CLI's edgekd.report.Reporter for the progress line (None: a default one).
     """
     from edgekd.data.transforms import AugmentConfig
-    from edgekd.teachers.loading import refuse_existing
-    from edgekd.teachers.timebalance import augment
-    from edgekd.teachers.vl_progress import progress_bar
 
     cfg.check()
     refuse_existing(out_dir, force)
@@ -124,10 +126,11 @@ def pretrain_pcl(manifest, split, spec: DataSpec, out_dir: str | Path, cfg: Pret
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
     net = build_pcl(cfg.student, cfg.student_kwargs(), spec).to(device)
-    videos, source, batch_size = _clip_source(manifest, split, spec, cfg.batch_size, cfg.seed, quiet=not progress)
+    videos = unlabeled(manifest, split)
+    source, batch_size = clip_source(videos, spec, VIEWS, cfg.batch_size, seed=cfg.seed, quiet=not progress)
     aug = AugmentConfig.for_manifest(manifest.defaults)
     views = dict(hflip=aug.hflip, scale=tuple(aug.crop_scale), jitter=aug.jitter, grayscale_p=aug.grayscale_p)
-    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
+    step = OptimizerStep(torch.optim.Adam(net.parameters(), lr=cfg.lr), "PCL pretraining", "lower lr")
 
     def evaluate(epoch: int) -> dict[str, Any]:
         if on_epoch is None:
@@ -136,48 +139,27 @@ def pretrain_pcl(manifest, split, spec: DataSpec, out_dir: str | Path, cfg: Pret
         with torch.no_grad():
             return on_epoch(epoch, net) or {}
 
-    history, probes, start, step = [], [evaluate(0)], time.perf_counter(), 0
+    history, probes, start = [], [evaluate(0)], time.perf_counter()
     per_epoch = len(source) // batch_size * batch_size  # videos in full batches
     with progress_bar("pcl" + (" + kd" if frozen is not None else ""), cfg.epochs * per_epoch,
                       quiet=not progress, reporter=reporter) as advance:
         for epoch in range(1, cfg.epochs + 1):
-            net.train()
-            sums: dict[str, float] = {}
-            for clips in source.epoch(batch_size, VIEWS, gen):
-                clips = clips.to(device)
-                B = clips.shape[0]
-                clips = augment(clips.flatten(0, 1), generator=gen, **views).reshape(clips.shape)
-                terms = student_loss(net, frozen, clips, gen, cfg)
-                if not torch.isfinite(terms["loss"]):
-                    raise TrainingDiverged(f"PCL loss became {terms['loss'].item()} at epoch {epoch}", "lower lr")
-                opt.zero_grad(set_to_none=True)
-                terms["loss"].backward()
-                opt.step()
-                step += 1
-                for k, v in terms.items():
-                    sums[k] = sums.get(k, 0.0) + v.item() * B
-                sums["videos"] = sums.get("videos", 0) + B
-                advance(B, f"epoch {epoch}/{cfg.epochs} loss {sums['loss'] / sums['videos']:.3f}")
-            if not step:
-                from edgekd.teachers.timebalance import no_step_error
-
+            means = _epoch(net, frozen, source, batch_size, views, step, gen, cfg, device, advance, epoch)
+            if not step.steps:
                 raise no_step_error("PCL pretraining", videos, batch_size)
-            seen = max(sums.pop("videos", 1), 1)
-            history.append({k: round(v / seen, 4) for k, v in sums.items()})
+            history.append({k: round(v, 4) for k, v in means.items()})
             probes.append(evaluate(epoch))
 
     net.cpu().eval()
     pretrain = {**asdict(cfg), "teacher": None if teacher is None else str(teacher),
                 "dataset": manifest.fingerprint()}
     metrics = {"pretrain_seconds": round(time.perf_counter() - start, 1), "unlabeled_videos": len(source),
-               "steps": step, "loss_per_epoch": history, "probe_per_epoch": probes}
+               "steps": step.steps, "loss_per_epoch": history, "probe_per_epoch": probes}
     return save_pcl(net, out_dir, spec, cfg.student, cfg.student_kwargs(), pretrain, metrics)
 
 
 def summary(folder: str | Path) -> dict[str, str]:
     """One table row (column -> text) describing a PCL folder, for the CLI."""
-    from edgekd.teachers.loading import read_teacher_meta
-
     meta = read_teacher_meta(folder)[1]
     cfg, metrics = meta["config"], meta["metrics"]
     losses = metrics.get("loss_per_epoch") or [{}]

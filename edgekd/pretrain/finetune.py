@@ -11,9 +11,8 @@ Two modes:
     full    head and encoder train together end to end (the paper's setting; slow without a GPU).
             Only the visual side gets gradients; a text tower stays as it was.
 
-The result is a teacher folder of type "finetuned": the base teacher's spec plus the head (linear)
-or all weights (full). Loading it rebuilds the base with `load_teacher` and refuses a base whose
-weights changed since the head was trained.
+The result is a teacher folder of type "finetuned" (edgekd.teachers.finetuned): the base teacher's
+spec plus the head (linear) or all weights (full).
 """
 
 from __future__ import annotations
@@ -28,14 +27,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from edgekd.checkpoint import DataSpec
-from edgekd.errors import ConfigError, DataError, TeacherError, TrainingDiverged
-from edgekd.teachers.loading import (load_weights_into, read_teacher_weights, refuse_existing,
-                                     write_teacher_folder)
+from edgekd.data.spec import DataSpec
+from edgekd.errors import ConfigError, DataError, TeacherError
+from edgekd.pretrain.step import OptimizerStep, no_step_error
+from edgekd.teachers.finetuned import TYPE
+from edgekd.teachers.loading import refuse_existing, write_teacher_folder
 from edgekd.teachers.text import DEFAULT_TEMPLATES
 from edgekd.teachers.vl_progress import log, progress_bar
 
-TYPE = "finetuned"
 MODES = ("linear", "full")
 
 
@@ -103,8 +102,6 @@ def clip_embeddings(teacher, manifest, data_spec: DataSpec, cfg: FinetuneConfig,
             labels.append(batch["label"].repeat_interleave(K))
             advance(B * K)
     if not feats:
-        from edgekd.teachers.timebalance import no_step_error
-
         raise no_step_error("fine-tuning the head", manifest, cfg.batch_size)
     return torch.cat(feats), torch.cat(labels)
 
@@ -115,19 +112,15 @@ def _train_linear(teacher, head: nn.Linear, labeled, data_spec, cfg: FinetuneCon
     gen = torch.Generator().manual_seed(cfg.seed)
     opt = torch.optim.AdamW(head.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs)
-    loss, steps = torch.tensor(0.0), 0
+    step = OptimizerStep(opt, "fitting the linear head", "lower the learning rate (--lr)")
     with progress_bar("fit linear head", cfg.epochs * len(feats), quiet=quiet) as advance:
         for epoch in range(cfg.epochs):
             order = torch.randperm(len(feats), generator=gen)
             for b in order.split(max(cfg.batch_size, 64)):
-                loss = F.cross_entropy(head(feats[b]), labels[b])          # Eq. 2
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                steps += 1
-                advance(len(b), f"epoch {epoch + 1}/{cfg.epochs} loss {loss.item():.3f}")
+                step(F.cross_entropy(head(feats[b]), labels[b]))            # Eq. 2
+                advance(len(b), f"epoch {epoch + 1}/{cfg.epochs} loss {step.last:.3f}")
             sched.step()
-    return float(loss.item()), steps
+    return (step.last if step.steps else 0.0), step.steps
 
 
 def _train_full(teacher, labeled, data_spec, cfg: FinetuneConfig, quiet: bool) -> tuple[float, int]:
@@ -142,26 +135,17 @@ def _train_full(teacher, labeled, data_spec, cfg: FinetuneConfig, quiet: bool) -
     params = [p for p in teacher.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs)
-    device, loss_ema, steps = _device(teacher), None, 0
+    step = OptimizerStep(opt, "teacher fine-tuning", "lower the learning rate (--lr)", ema_weight=0.2)
+    device = _device(teacher)
     with progress_bar("fine-tune teacher", cfg.epochs * len(labeled), quiet=quiet) as advance:
         for epoch in range(cfg.epochs):
             for batch in loader:
-                loss = F.cross_entropy(teacher.logits(batch["video"].to(device)), batch["label"].to(device))  # Eq. 2
-                if not torch.isfinite(loss):
-                    raise TrainingDiverged(f"teacher fine-tuning diverged in epoch {epoch + 1}",
-                                           "lower the learning rate (--lr)")
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                loss_ema = loss.item() if loss_ema is None else 0.8 * loss_ema + 0.2 * loss.item()
-                steps += 1
-                advance(len(batch["label"]), f"epoch {epoch + 1}/{cfg.epochs} loss {loss_ema:.3f}")
-            if not steps:  # the loader dropped every batch: none of its videos decodes
-                from edgekd.teachers.timebalance import no_step_error
-
+                step(F.cross_entropy(teacher.logits(batch["video"].to(device)), batch["label"].to(device)))  # Eq. 2
+                advance(len(batch["label"]), f"epoch {epoch + 1}/{cfg.epochs} loss {step.ema:.3f}")
+            if not step.steps:  # the loader dropped every batch: none of its videos decodes
                 raise no_step_error("fine-tuning the teacher", labeled, loader.batch_size)
             sched.step()
-    return float(loss_ema), steps
+    return float(step.ema), step.steps
 
 
 def evaluate_head(teacher, manifest, data_spec: DataSpec, *, batch_size: int = 16, num_workers: int = 2,
@@ -242,34 +226,3 @@ def finetune_teacher(teacher, labeled, data_spec: DataSpec, out_dir: str | Path,
                                metrics=metrics)
     teacher.source = str(Path(out).resolve())
     return out
-
-
-def from_folder(folder: Path, meta: dict[str, Any], data_spec: DataSpec):
-    """Rebuild a fine-tuned teacher: its base via load_teacher, then the head (and weights)."""
-    from edgekd.teachers.loading import load_teacher
-
-    cfg = meta["config"]
-    base = cfg["base"]
-    if not Path(base).exists() and cfg.get("base_relative") and (Path(folder) / cfg["base_relative"]).exists():
-        base = str((Path(folder) / cfg["base_relative"]).resolve())
-    if str(base) == str(Path(folder).resolve()):
-        raise TeacherError(f"{folder} names itself as its base teacher", "re-run `edgekd teacher finetune`")
-    try:
-        teacher = load_teacher(base, data_spec, probe=False)
-    except TeacherError as e:
-        raise TeacherError(f"the base teacher of {folder} cannot be loaded: {e.message}",
-                           "restore the base teacher where it was, or fine-tune again") from e
-    if cfg["mode"] == "linear" and teacher.fingerprint != cfg["base_fingerprint"]:
-        raise TeacherError(f"the base teacher {base} changed since the head in {folder} was trained "
-                           f"(fingerprint {teacher.fingerprint} != {cfg['base_fingerprint']})",
-                           "fine-tune again: `edgekd teacher finetune`")
-    teacher.attach_head(nn.Linear(int(cfg["embed_dim"]), int(cfg["num_classes"])), int(cfg["num_classes"]))
-    state = read_teacher_weights(folder, meta)
-    if cfg["mode"] == "linear":
-        load_weights_into(teacher.head, {k[len("head."):]: v for k, v in state.items()}, folder)
-    else:
-        load_weights_into(teacher, state, folder)
-    teacher.class_names = tuple(cfg["class_names"])
-    teacher.source = str(folder)
-    teacher.metrics = meta.get("metrics", {})
-    return teacher.freeze()
