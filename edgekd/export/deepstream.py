@@ -88,25 +88,19 @@ def parse_ini(text: str) -> dict[str, dict[str, str]]:
 MUXER = (1280, 720)                                # nvstreammux width, height in the app config
 
 
-def decode_size(size: int) -> int:
-    """The short side evaluation decodes to before its centre crop (edgekd.data.transforms)."""
-    from edgekd.data.transforms import AugmentConfig
-
-    return AugmentConfig().decode_size(size)
-
-
-def eval_roi(spec, width: int, height: int) -> tuple[int, int, int, int]:
+def eval_roi(spec, width: int, height: int, decode_short_side: int | None = None) -> tuple[int, int, int, int]:
     """(left, top, width, height) of the frame region evaluation sees: the centre crop of `size` after
-    the short side is resized to the decode size, mapped back to frame pixels (nvdspreprocess then
-    scales the ROI to size x size - the same resize + crop, done in one step)."""
-    side = round(min(width, height) * spec.size / decode_size(spec.size))
+    the short side is resized to the decode size (the ONNX metadata's preprocess.decode.short_side),
+    mapped back to frame pixels; nvdspreprocess then scales the ROI to size x size - the same resize +
+    crop, done in one step."""
+    side = round(min(width, height) * spec.size / (decode_short_side or spec.size))
     return (width - side) // 2, (height - side) // 2, side, side
 
 
-def preprocess_config(spec, *, max_batch: int, input_name: str, stride: int = 1,
-                      frame: tuple[int, int] = MUXER) -> dict[str, dict[str, Any]]:
+def preprocess_config(spec, *, max_batch: int, input_name: str, stride: int = 1, frame: tuple[int, int] = MUXER,
+                      decode_short_side: int | None = None) -> dict[str, dict[str, Any]]:
     norm = Normalization.from_mean_std(spec.mean, spec.std)
-    roi = ";".join(str(v) for v in eval_roi(spec, *frame))
+    roi = ";".join(str(v) for v in eval_roi(spec, *frame, decode_short_side))
     return {
         "property": {
             "enable": 1, "target-unique-ids": GIE_ID, "process-on-frame": 1,
@@ -189,7 +183,7 @@ def _check_softmax(src: Path, dst: Path, x) -> float:
 
 
 def write_bundle(export_dir: Path, *, spec, name: str, precision: str = "fp16", max_batch: int = 4,
-                 input_name: str = "video", stride: int = 1) -> dict[str, Any]:
+                 input_name: str = "video", stride: int = 1, decode_short_side: int | None = None) -> dict[str, Any]:
     """Write export_dir/deepstream/ from the export's ONNX files; returns its artifact.json record."""
     import numpy as np
 
@@ -212,7 +206,8 @@ def write_bundle(export_dir: Path, *, spec, name: str, precision: str = "fp16", 
     write_text_atomic(out / "labels.txt", ";".join(spec.class_names) + "\n")
     head = f"edgekd {name}: {spec.frames}x{spec.size}x{spec.size} clips, {spec.num_classes} classes, {precision}"
     write_text_atomic(out / PREPROCESS, render_ini(preprocess_config(spec, max_batch=max_batch, input_name=input_name,
-                                                                     stride=stride), head))
+                                                                     stride=stride, decode_short_side=decode_short_side),
+                                                   head))
     write_text_atomic(out / INFER, render_ini(infer_config(onnx_file=onnx_file, precision=precision,
                                                            max_batch=max_batch), head))
     write_text_atomic(out / APP_CONFIG, render_ini(app_config(max_batch=max_batch), head))
@@ -222,7 +217,8 @@ def write_bundle(export_dir: Path, *, spec, name: str, precision: str = "fp16", 
         write_text_atomic(script, _build_script(onnx_file, input_name, spec, max_batch))
         script.chmod(0o755)
         run = f"bash build_engine.sh && {run}"
-    write_text_atomic(out / "README.md", _readme(name, spec, precision, max_batch, onnx_file, run))
+    write_text_atomic(out / "README.md", _readme(name, spec, precision, max_batch, onnx_file, run,
+                                                 decode_short_side or spec.size))
     return {"folder": BUNDLE, "files": sorted(p.name for p in out.iterdir()), "onnx": onnx_file,
             "engine": engine_name(onnx_file, precision, max_batch),
             "precision": precision, "network_mode": NETWORK_MODE[precision], "max_batch": max_batch,
@@ -246,10 +242,10 @@ def _build_script(onnx_file: str, input_name: str, spec, max_batch: int) -> str:
     ]) + "\n"
 
 
-def _readme(name: str, spec, precision: str, max_batch: int, onnx_file: str, run: str) -> str:
+def _readme(name: str, spec, precision: str, max_batch: int, onnx_file: str, run: str, decode: int) -> str:
     norm = Normalization.from_mean_std(spec.mean, spec.std)
     engine = engine_name(onnx_file, precision, max_batch)
-    left, top, w, h = eval_roi(spec, *MUXER)
+    left, top, w, h = eval_roi(spec, *MUXER, decode)
     if precision == "int8":
         build = f"""- `{onnx_file}` is the explicit Q/DQ INT8 graph. nvinfer cannot build it as INT8 by itself: with
   `network-mode=1` and no `int8-calib-file` it logs "INT8 calibration file not specified. Trying FP16
@@ -282,5 +278,5 @@ Replace `uri-list` in `{APP_CONFIG}` with your streams (one per batch slot, {max
   (the student's mean {list(spec.mean)} and std {list(spec.std)} on [0, 1] pixels).
 - Crop: nvdspreprocess takes the ROI left {left}, top {top}, {w} x {h} of each {MUXER[0]}x{MUXER[1]} muxer
   frame and scales it to {spec.size}x{spec.size}: the centre crop evaluation used (short side resized to
-  {decode_size(spec.size)} px, centre {spec.size} px). Change `roi-params-src-N` if you change the muxer size.
+  {decode} px, centre {spec.size} px). Change `roi-params-src-N` if you change the muxer size.
 """

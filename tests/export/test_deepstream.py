@@ -107,7 +107,7 @@ def test_roi_is_the_evaluation_crop():
     from edgekd.export.deepstream import preprocess_config
 
     spec = DataSpec(frames=8, size=64, class_names=("a", "b"))
-    g = preprocess_config(spec, max_batch=2, input_name="video", frame=(1280, 720))["group-0"]
+    g = preprocess_config(spec, max_batch=2, input_name="video", frame=(1280, 720), decode_short_side=74)["group-0"]
     assert g["process-on-roi"] == 1 and g["src-ids"] == "0;1"
     left, top, w, h = (int(v) for v in g["roi-params-src-1"].split(";"))
     scale = 720 / 74                                    # frame pixels per decoded pixel
