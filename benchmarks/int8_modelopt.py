@@ -78,28 +78,34 @@ def main() -> None:
     args = ap.parse_args()
     from edgekd.runtime.runners import OrtRunner, logits
 
-    rows = []
-    for export in args.exports:
+    # Importing modelopt.onnx patches ONNX Runtime's calibrators for the whole process (edgekd's
+    # quantize_static then fails), so every edgekd file is written before Model Optimizer is imported.
+    loaded, rows = [], []
+    tmp = tempfile.TemporaryDirectory()
+    for k, export in enumerate(args.exports):
         ev, calib = clips(export)
         src = export / "student.onnx"
         with OrtRunner(src, "cpu", "fp32") as r:
             ref = logits(r, ev.x)
         student = json.loads((export / "artifact.json").read_text())["student"]["name"]
-        with tempfile.TemporaryDirectory() as tmp:
-            cands = {"edgekd (auto)": lambda p: quantize_edgekd(src, p, calib)}
-            for method in ("max", "entropy"):
-                cands[f"modelopt ({method})"] = lambda p, m=method: quantize_modelopt(src, p, calib, m)
-            for name, fn in cands.items():
-                p = Path(tmp) / (name.split()[0] + name.split()[1].strip("()") + ".onnx")
-                secs = fn(p)
-                row = {"student": student, "method": name, "clips": len(ev), "calib": len(calib),
-                       "fp32_top1": float((ref.argmax(1) == ev.labels).mean()), "seconds": secs,
-                       **measure(p, ev, ref)}
-                rows.append(row)
-                print(f"{student:24s} {name:18s} agree {row['agreement']:.3f}  mean|Δ| {row['mean_abs']:.4f}  "
-                      f"max|Δ| {row['max_abs']:.3f}  top1 {row['top1']:.3f} (fp32 {row['fp32_top1']:.3f})  "
-                      f"Q {row['q_nodes']}  opset {row['opset']}  {secs:.1f} s  rules {row['rules'] or 'ok'}",
-                      flush=True)
+        files = {"edgekd (auto)": Path(tmp.name) / f"{k}-edgekd.onnx"}
+        secs = {"edgekd (auto)": quantize_edgekd(src, files["edgekd (auto)"], calib)}
+        loaded.append((student, src, ev, calib, ref, files, secs))
+    for student, src, ev, calib, ref, files, secs in loaded:
+        for method in ("max", "entropy"):
+            name = f"modelopt ({method})"
+            files[name] = files["edgekd (auto)"].with_name(f"{student}-modelopt-{method}.onnx")
+            secs[name] = quantize_modelopt(src, files[name], calib, method)
+        for name, path in files.items():
+            row = {"student": student, "method": name, "clips": len(ev), "calib": len(calib),
+                   "fp32_top1": float((ref.argmax(1) == ev.labels).mean()), "seconds": secs[name],
+                   **measure(path, ev, ref)}
+            rows.append(row)
+            print(f"{student:24s} {name:18s} agree {row['agreement']:.3f}  mean|Δ| {row['mean_abs']:.4f}  "
+                  f"max|Δ| {row['max_abs']:.3f}  top1 {row['top1']:.3f} (fp32 {row['fp32_top1']:.3f})  "
+                  f"Q {row['q_nodes']}  opset {row['opset']}  {row['seconds']:.1f} s  rules {row['rules'] or 'ok'}",
+                  flush=True)
+    tmp.cleanup()
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))
 

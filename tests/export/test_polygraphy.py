@@ -43,7 +43,7 @@ def _runner(path: Path, name: str):
 def test_polygraphy_compares_fp16_and_int8_with_fp32(deploy_export):
     import json
 
-    from polygraphy.comparator import Comparator, CompareFunc
+    from polygraphy.comparator import Comparator, SimpleCompareFunc
 
     from edgekd.export.api import load_student
     from edgekd.runtime.evalset import build_evalset
@@ -57,11 +57,11 @@ def test_polygraphy_compares_fp16_and_int8_with_fp32(deploy_export):
     results = Comparator.run(runners, data_loader=batches)
     for name in FILES[1:]:
         ok = Comparator.compare_accuracy(results, comparisons=[(0, FILES.index(name))],
-                                         compare_func=CompareFunc.simple(atol=MEDIAN_ATOL[name], rtol=0.0,
+                                         compare_func=SimpleCompareFunc(atol=MEDIAN_ATOL[name], rtol=0.0,
                                                                          check_error_stat="median"))
         assert bool(ok), f"{name}: median |Δ logit| above {MEDIAN_ATOL[name]}"
     # the comparator is not vacuous: INT8 is not within FP16's bound
     strict = Comparator.compare_accuracy(results, comparisons=[(0, FILES.index("student.int8.onnx"))],
-                                         compare_func=CompareFunc.simple(atol=MEDIAN_ATOL["student.fp16.onnx"],
+                                         compare_func=SimpleCompareFunc(atol=MEDIAN_ATOL["student.fp16.onnx"],
                                                                          rtol=0.0, check_error_stat="median"))
     assert not bool(strict)
