@@ -109,7 +109,7 @@ def start_server(repo: Path, work: Path, log: Path):
 
 
 def request_each(url: str, repo: Path, names: list[str]) -> list[str]:
-    """One request per model, of the shape its config declares (batch 2 where it batches)."""
+    """One request per model, of the shape its config declares."""
     import numpy as np
     import tritonclient.http as th
 
@@ -117,7 +117,8 @@ def request_each(url: str, repo: Path, names: list[str]) -> list[str]:
     lines = []
     for name in names:
         cfg = client.get_model_config(name)
-        batch = 2 if cfg.get("max_batch_size", 0) > 0 else None
+        # batch 2 where the model batches; the sequence batcher takes one request row per sequence
+        batch = (1 if "sequence_batching" in cfg else 2) if cfg.get("max_batch_size", 0) > 0 else None
         state_inputs = {s["input_name"] for s in cfg.get("sequence_batching", {}).get("state", [])}
         inputs = []
         for spec in cfg["input"]:
