@@ -12,7 +12,7 @@ The quantizer is ONNX Runtime's `quantize_static` (installed already) with those
 `place_for_tensorrt` then keeps the pairs only on quantized-layer inputs (not on graph outputs, not
 between a Conv and the activation TensorRT fuses into it). NVIDIA Model Optimizer's ONNX PTQ, measured
 side by side on the same calibration clips (benchmarks/int8_modelopt.py, docs/deploy.md), places them
-the same way and agrees with FP32 no better; it writes opset 19 (fp16/fp32 scales), which the ONNX
+the same way and wins on some students, loses on others; it writes opset 19 (fp16/fp32 scales), which the ONNX
 parser of TensorRT 8.5/8.6 (JetPack 5.1, 6.0: opset <= 17) rejects, its [onnx] extra pins
 onnxruntime-gpu, and importing it patches ONNX Runtime's calibrators in the process - so it is not used.
 The Q/DQ file is opset 17 (per-channel DequantizeLinear needs >= 13): every TensorRT from 8.5 on reads it.
