@@ -221,7 +221,7 @@ def _export(stage: Path, job: _Job) -> dict[str, Any]:
     from edgekd.export.onnx_export import export_onnx
     from edgekd.export.parity import Comparator, noise_inputs
     from edgekd.io import sha256_file, write_json
-    from edgekd.runtime.artifact import ARTIFACT_FILE, ARTIFACT_FORMAT, library_versions, now
+    from edgekd.runtime.artifact import ARTIFACT_FILE, ARTIFACT_FORMAT, library_versions, now, preprocess_contract
     from edgekd.runtime.evalset import build_evalset
     from edgekd.runtime.metrics import classification
     from edgekd.export.variants import runtime_map
@@ -230,16 +230,16 @@ def _export(stage: Path, job: _Job) -> dict[str, Any]:
     req, rep, spec = job.req, job.rep, job.spec
     ckpt_sha = sha256_file(job.ckpt_path)
 
-    # 1. ONNX -------------------------------------------------------------------------------------
+    # 1. ONNX, carrying the preprocessing contract of the dataset's evaluation clips -------------------
+    data = req.data if req.data is not None else _dataset_of(job.ckpt)
+    meta = {"checkpoint_sha256": ckpt_sha, "preprocess": preprocess_contract(spec, _decode_short_side(data, spec))}
     with _Stopwatch() as t:
         info = export_onnx(job.model, spec, stage / "student.onnx", student_name=job.name, opset=req.opset,
-                           dynamic_batch=req.dynamic_batch, simplify=req.simplify,
-                           extra_metadata={"checkpoint_sha256": ckpt_sha})
+                           dynamic_batch=req.dynamic_batch, simplify=req.simplify, extra_metadata=meta)
     rep.done(f"student.onnx: opset {req.opset}, {info.num_nodes} nodes, input {info.input_shape}"
              f"{', simplified by ' + info.simplified if info.simplified else ''} ({t.seconds:.1f} s)")
 
     # 2. clips: the eval set (parity = its first clips, accuracy = all), train split for calibration -----
-    data = req.data if req.data is not None else _dataset_of(job.ckpt)
     ev = build_evalset(data, spec, split="test", limit=req.eval_clips if req.int8 or req.fp16_onnx else req.parity_clips,
                        fallback_split="train", dataset_fallback=True, strict=False, reporter=rep)
     if ev.note:
@@ -286,7 +286,7 @@ def _export(stage: Path, job: _Job) -> dict[str, Any]:
         artifacts += stream_artifacts(stage, rep=rep, model=job.model, spec=spec, name=job.name, opset=req.opset,
                                       cmp=cmp, clip_onnx=fp32, tol=job.tol, fp16=req.fp16_onnx,
                                       calib=calib if req.int8 else None, int8_settings=job.settings,
-                                      extra_metadata={"checkpoint_sha256": ckpt_sha})
+                                      extra_metadata=meta)
     fp32.close()
 
     # 5. TensorRT: engine where importable, else the build-on-target manifest ---------------------
@@ -333,6 +333,15 @@ def _export(stage: Path, job: _Job) -> dict[str, Any]:
     }
     write_json(stage / ARTIFACT_FILE, artifact)
     return artifact
+
+
+def _decode_short_side(data, spec) -> int:
+    """The short side evaluation decodes to (the dataset's short_side_ratio x the clip size)."""
+    from edgekd.data.transforms import AugmentConfig
+    from edgekd.runtime.evalset import open_dataset
+
+    manifest, _, _ = open_dataset(data, fallback=True)
+    return AugmentConfig.for_manifest(manifest.defaults).decode_size(spec.size)
 
 
 def _say_parity(rep, label: str, p: dict[str, Any]) -> None:
@@ -388,7 +397,9 @@ def _bundles(stage: Path, job: _Job, info, artifacts: list[dict[str, Any]]) -> d
         from edgekd.export.deepstream import write_bundle
 
         out["deepstream"] = write_bundle(stage, spec=job.spec, name=job.name, precision=job.req.precision,
-                                         max_batch=job.req.max_batch, input_name=info.input_name)
+                                         max_batch=job.req.max_batch, input_name=info.input_name,
+                                         decode_short_side=_decode_short_side(job.req.data or _dataset_of(job.ckpt),
+                                                                              job.spec))
         job.rep.done(f"deepstream/: {', '.join(out['deepstream']['files'])} - run: {out['deepstream']['run']}")
     if job.req.triton:
         from edgekd.export.triton import write_repository
