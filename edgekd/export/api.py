@@ -149,6 +149,9 @@ class _Job:
     tol: dict[str, Any]
     settings: Any
     ckpt_sha: str = ""
+    data: Any = None                           # the dataset the clips come from
+    decode_short_side: int = 0                 # the short side evaluation decodes to
+    metadata: dict[str, Any] = field(default_factory=dict)  # written into every ONNX file (the contract)
     info: Any = None                           # edgekd.export.onnx_export.OnnxInfo of student.onnx
     ev: Any = None                             # eval clips (parity = the first ones, accuracy = all)
     calib: Any = None                          # train clips for INT8 calibration
@@ -241,17 +244,20 @@ def _export(stage: Path, job: _Job):
     from edgekd.export.onnx_export import export_onnx
     from edgekd.export.parity import Comparator, noise_inputs
     from edgekd.io import sha256_file
-    from edgekd.runtime.artifact import file_entry
+    from edgekd.runtime.artifact import file_entry, preprocess_contract
     from edgekd.runtime.runners import OrtRunner, TorchRunner
 
     req, rep, spec, onnx = job.req, job.rep, job.spec, FILES["onnx"]
     job.ckpt_sha = sha256_file(job.ckpt_path)
 
-    # 1. ONNX -------------------------------------------------------------------------------------
+    # 1. ONNX, carrying the preprocessing contract of the dataset's evaluation clips -------------------
+    job.data = req.data if req.data is not None else _dataset_of(job.ckpt)
+    job.decode_short_side = _decode_short_side(job.data, spec)
+    job.metadata = {"checkpoint_sha256": job.ckpt_sha, "preprocess": preprocess_contract(spec, job.decode_short_side)}
     with _Stopwatch() as t:
         job.info = info = export_onnx(job.model, spec, stage / onnx, student_name=job.name, opset=req.opset,
                                       dynamic_batch=req.dynamic_batch, simplify=req.simplify,
-                                      extra_metadata={"checkpoint_sha256": job.ckpt_sha})
+                                      extra_metadata=job.metadata)
     rep.done(f"{onnx}: opset {req.opset}, {info.num_nodes} nodes, input {info.input_shape}"
              f"{', simplified by ' + info.simplified if info.simplified else ''} ({t.seconds:.1f} s)")
 
@@ -283,12 +289,20 @@ def _export(stage: Path, job: _Job):
     return artifact
 
 
+def _decode_short_side(data, spec) -> int:
+    """The short side evaluation decodes to (the dataset's short_side_ratio x the clip size)."""
+    from edgekd.data.transforms import AugmentConfig
+    from edgekd.runtime.evalset import open_dataset
+
+    manifest, _, _ = open_dataset(data, fallback=True)
+    return AugmentConfig.for_manifest(manifest.defaults).decode_size(spec.size)
+
+
 def _clips(job: _Job) -> None:
     """The eval clips (the whole test split when accuracy is measured) and, for INT8, calibration clips."""
     from edgekd.runtime.evalset import build_evalset
 
-    req, rep = job.req, job.rep
-    data = req.data if req.data is not None else _dataset_of(job.ckpt)
+    req, rep, data = job.req, job.rep, job.data
     accuracy = "int8" in req.formats or "fp16" in req.formats
     job.ev = ev = build_evalset(data, job.spec, split="test", limit=req.eval_clips if accuracy else req.parity_clips,
                                 fallback_split="train", dataset_fallback=True, strict=False, reporter=rep)

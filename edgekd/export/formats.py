@@ -80,7 +80,7 @@ def _write_stream(stage: Path, job) -> None:
                                       opset=job.req.opset, cmp=job.cmp, clip_onnx=job.fp32, tol=job.tol,
                                       fp16="fp16" in job.req.formats,
                                       calib=job.calib if "int8" in job.req.formats else None,
-                                      int8_settings=job.settings, extra_metadata={"checkpoint_sha256": job.ckpt_sha})
+                                      int8_settings=job.settings, extra_metadata=job.metadata)
 
 
 def _write_tensorrt(stage: Path, job) -> None:
@@ -126,7 +126,7 @@ def _write_deepstream(stage: Path, job) -> None:
 
     b = job.deploy["bundles"]["deepstream"] = write_bundle(
         stage, spec=job.spec, name=job.name, precision=job.req.engine_precision, max_batch=job.req.max_batch,
-        input_name=job.info.input_name)
+        input_name=job.info.input_name, decode_short_side=job.decode_short_side)
     job.rep.done(f"{FILES['deepstream']}/: {', '.join(b['files'])} - run: {b['run']}")
 
 

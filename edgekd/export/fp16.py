@@ -24,6 +24,7 @@ def convert_fp16(fp32_path: str | Path, out_path: str | Path) -> dict[str, Any]:
     import onnx
     from onnxruntime.transformers.float16 import convert_float_to_float16
 
+    from edgekd.export.onnx_export import set_producer
     from edgekd.io import atomic_path
 
     model = onnx.load(str(fp32_path))
@@ -38,6 +39,7 @@ def convert_fp16(fp32_path: str | Path, out_path: str | Path) -> dict[str, Any]:
     del half.metadata_props[:]
     for k, v in props.items():
         half.metadata_props.add(key=k, value=v)
+    set_producer(half)
     onnx.checker.check_model(half)
     with atomic_path(Path(out_path)) as t:
         onnx.save(half, str(t))

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from edgekd.errors import ConfigError, ExportError
-from edgekd.export.onnx_export import prune_opsets
+from edgekd.export.onnx_export import prune_opsets, set_producer
 from edgekd.registry import did_you_mean
 
 METHODS = ("minmax", "entropy", "percentile")
@@ -133,6 +133,7 @@ def quantize_int8(fp32_path: str | Path, out_path: str | Path, calib: np.ndarray
             quantized.metadata_props.add(key=p.key, value=p.value)
         quantized.metadata_props.add(key="precision", value="int8-qdq")
         prune_opsets(quantized)
+        set_producer(quantized)
         onnx.checker.check_model(quantized)
         from edgekd.io import atomic_path
 

@@ -131,6 +131,15 @@ def _simplify(model) -> tuple[Any, str] | None:
     return prune_opsets(simplified), f"onnxruntime {ort.__version__} basic graph optimizations"
 
 
+def set_producer(model):
+    """Name edgekd (and its version) as the producer: every file export writes says who made it, not
+    the tool of the last step (torch's exporter, ONNX Runtime's quantizer or float16 converter)."""
+    from edgekd import __version__
+
+    model.producer_name, model.producer_version = "edgekd", __version__
+    return model
+
+
 def prune_opsets(model):
     """Drop opset imports no node uses (ORT tools add a dozen vendor domains that parsers then meet)."""
     used = {n.domain for n in model.graph.node} | {""}
@@ -202,9 +211,7 @@ def export_onnx(model, spec, path: str | Path, *, student_name: str, opset: int 
     del raw.metadata_props[:]
     for k, v in props.items():
         raw.metadata_props.add(key=k, value=v)
-    from edgekd import __version__
-
-    raw.producer_name, raw.producer_version = "edgekd", __version__
+    set_producer(raw)
     inferred = validate(raw, path)
 
     from edgekd.io import atomic_path

@@ -8,9 +8,14 @@ fuses into the convolution before it. Biases stay float (TensorRT quantizes them
 bias DequantizeLinear is not a pattern it fuses). The file needs no calibrator on the target:
 `trtexec --onnx=student.int8.onnx --int8 --fp16` builds it as it stands.
 
-The quantizer is ONNX Runtime's `quantize_static` (installed already) with those settings. NVIDIA
-Model Optimizer writes the same kind of graph but its ONNX extra pins onnxruntime-gpu, cupy-cuda12x
-and onnx~=1.21 (it would replace the CPU onnxruntime and downgrade onnx), so it is not used.
+The quantizer is ONNX Runtime's `quantize_static` (installed already) with those settings, and
+`place_for_tensorrt` then keeps the pairs only on quantized-layer inputs (not on graph outputs, not
+between a Conv and the activation TensorRT fuses into it). NVIDIA Model Optimizer's ONNX PTQ, measured
+side by side on the same calibration clips (benchmarks/int8_modelopt.py, docs/deploy.md), places them
+the same way and wins on some students, loses on others; it writes opset 19 (fp16/fp32 scales), which the ONNX
+parser of TensorRT 8.5/8.6 (JetPack 5.1, 6.0: opset <= 17) rejects, its [onnx] extra pins
+onnxruntime-gpu, and importing it patches ONNX Runtime's calibrators in the process - so it is not used.
+The Q/DQ file is opset 17 (per-channel DequantizeLinear needs >= 13): every TensorRT from 8.5 on reads it.
 
 Calibration ranges come from real training clips. The method is chosen by measurement: with
 "auto" (the default) export writes the graph with minmax and with percentile ranges and keeps the
@@ -41,8 +46,10 @@ from edgekd.errors import ConfigError, ExportError
 from edgekd.registry import did_you_mean
 
 METHODS = ("minmax", "entropy", "percentile")
-# Layers TensorRT fuses with Q/DQ at their inputs (weighted layers + residual adds).
-QUANTIZED_OPS = ("Conv", "Gemm", "MatMul", "Add")
+# Layers TensorRT fuses with Q/DQ at their inputs (weighted layers + residual adds). The classifier
+# Gemm stays float, as NVIDIA Model Optimizer's ONNX PTQ leaves it: a few thousand MACs, and its int8
+# input cost accuracy (trained tiny3d, 72 test clips: mean |Δ logit| 0.0229 quantized, 0.0213 float).
+QUANTIZED_OPS = ("Conv", "MatMul", "Add")
 TRT_EMULATION = "disable"  # OrtRunner graph_optimization for TensorRT's arithmetic (see module docstring)
 
 
@@ -101,7 +108,7 @@ def quantize_qdq(fp32_path: str | Path, out_path: str | Path, calib, settings: Q
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     from edgekd.export.int8 import _reader
-    from edgekd.export.onnx_export import prune_opsets
+    from edgekd.export.onnx_export import prune_opsets, set_producer
     from edgekd.io import atomic_path
 
     settings.check()
@@ -141,11 +148,13 @@ def quantize_qdq(fp32_path: str | Path, out_path: str | Path, calib, settings: Q
             raise ExportError(f"INT8 quantization of {fp32_path} failed: {type(e).__name__}: {str(e).splitlines()[0]}",
                               "try --int8-method minmax, or export with --no-quantize") from e
         q = onnx.load(str(staged))
+    place_for_tensorrt(q)
     del q.metadata_props[:]  # carry the preprocessing contract over; quantize_static drops it
     for p in model.metadata_props:
         q.metadata_props.add(key=p.key, value=p.value)
     q.metadata_props.add(key="precision", value="int8-qdq-tensorrt")
     prune_opsets(q)
+    set_producer(q)
     onnx.checker.check_model(q)
     problems = check_trt_rules(q)
     if problems:
@@ -176,8 +185,110 @@ def quiet_quantizer():
         logging.disable(logging.NOTSET)
 
 
+# Q/DQ placement. ONNX Runtime's quantizer quantizes the outputs of the ops it quantizes as well as
+# their inputs: the graph output `logits` and every Conv output before its ReLU got a pair. TensorRT
+# fuses Conv+ReLU (and a residual Add into the Conv before it) and reads a Q/DQ pair as "run this
+# edge in int8": a pair on a Conv output before its activation quantizes the pre-activation tensor
+# (half of its int8 range wasted on values ReLU zeroes), and one on the logits rounds the answer.
+# So pairs stay only on edges into a quantized layer (TensorRT's explicit-quantization guide).
+WEIGHTED_OPS = ("Conv", "ConvTranspose", "Gemm", "MatMul")
+FUSED_ACTIVATIONS = ("Relu", "Clip", "LeakyRelu", "Sigmoid", "Tanh", "HardSigmoid", "HardSwish", "Elu", "Selu",
+                     "Softplus")
+
+
+def _source(tensor: str, producers: dict) -> str:
+    """The float tensor behind `tensor`: through a DequantizeLinear <- QuantizeLinear pair, if any."""
+    dq = producers.get(tensor)
+    if dq is not None and dq.op_type == "DequantizeLinear":
+        q = producers.get(dq.input[0])
+        if q is not None and q.op_type == "QuantizeLinear":
+            return q.input[0]
+    return tensor
+
+
+def _made_by(tensor: str, producers: dict) -> str:
+    n = producers.get(_source(tensor, producers))
+    return n.op_type if n is not None else ""
+
+
+def _wants_qdq(node, i: int, producers: dict) -> bool:
+    """Should input `i` of `node` be quantized for TensorRT: data/weight inputs of a weighted layer, and
+    the residual input of an Add whose other input comes straight from a Conv (the Add fuses into it)."""
+    if node.op_type in WEIGHTED_OPS:
+        return i in (0, 1)
+    if node.op_type == "Add" and len(node.input) == 2:
+        other = node.input[1 - i]
+        if _made_by(other, producers) != "Conv":
+            return False
+        return _made_by(node.input[i], producers) != "Conv" or i == 1
+    return False
+
+
+def place_for_tensorrt(model) -> int:
+    """Move activation Q/DQ pairs to where TensorRT wants them (in place); returns the pairs dropped.
+
+    Every consumer of a dequantized activation that is not a quantized-layer input reads the float
+    tensor again; a pair on a graph output is removed and the output keeps its name."""
+    g = model.graph
+    producers = {o: n for n in g.node for o in n.output}
+    outputs = {o.name for o in g.output}
+    for dq in [n for n in g.node if n.op_type == "DequantizeLinear"]:  # 1. graph outputs: no pair
+        if dq.output[0] in outputs and _source(dq.output[0], producers) != dq.output[0]:
+            src, name = _source(dq.output[0], producers), dq.output[0]
+            for n in g.node:
+                n.output[:] = [f"{name}.dq" if o == name else o for o in n.output]
+                n.output[:] = [name if o == src else o for o in n.output]
+                n.input[:] = [name if t == src else t for t in n.input]
+    producers = {o: n for n in g.node for o in n.output}
+    for n in g.node:  # 2. consumers that are not quantized layers read the float tensor
+        for i, t in enumerate(n.input):
+            src = _source(t, producers)
+            if src != t and not _wants_qdq(n, i, producers):
+                n.input[i] = src
+    return _drop_dead_qdq(g, outputs)
+
+
+def _drop_dead_qdq(g, outputs: set[str]) -> int:
+    """Remove Q/DQ nodes nothing reads any more (DQs first, then the Qs they fed)."""
+    dropped = 0
+    for op in ("DequantizeLinear", "QuantizeLinear"):
+        used = {t for n in g.node for t in n.input} | outputs
+        dead = [n for n in g.node if n.op_type == op and n.output[0] not in used]
+        for n in dead:
+            g.node.remove(n)
+        dropped += len(dead) if op == "QuantizeLinear" else 0
+    used = {t for n in g.node for t in n.input}
+    for init in [i for i in g.initializer if i.name not in used]:  # their scales and zero points
+        g.initializer.remove(init)
+    return dropped
+
+
+def check_placement(model) -> list[str]:
+    """Q/DQ pairs where TensorRT does not want them: on a graph output, or on a weighted layer's output
+    whose only readers are activations TensorRT fuses into that layer."""
+    g = model.graph
+    producers = {o: n for n in g.node for o in n.output}
+    readers: dict[str, list] = {}
+    for n in g.node:
+        for t in n.input:
+            readers.setdefault(t, []).append(n)
+    bad = [f"{o.name}: Q/DQ on a graph output (TensorRT rounds the model's answer to int8)"
+           for o in g.output if _source(o.name, producers) != o.name]
+    for dq in (n for n in g.node if n.op_type == "DequantizeLinear"):
+        src = _source(dq.output[0], producers)
+        if src == dq.output[0] or producers.get(src) is None:
+            continue
+        made_by = producers[src].op_type
+        users = readers.get(dq.output[0], [])
+        if made_by in WEIGHTED_OPS and users and all(u.op_type in FUSED_ACTIVATIONS for u in users):
+            bad.append(f"{dq.name}: Q/DQ between {made_by} and its {users[0].op_type}, which TensorRT fuses "
+                       "(quantize the next layer's input instead)")
+    return bad
+
+
 def check_trt_rules(model) -> list[str]:
-    """What in a Q/DQ graph TensorRT's explicit quantization would not take as written (empty = fine)."""
+    """What in a Q/DQ graph TensorRT's explicit quantization would not take as written, or would run
+    worse than the float graph because of where a pair sits (empty = fine)."""
     from onnx import TensorProto, numpy_helper
 
     inits = {i.name: i for i in model.graph.initializer}
@@ -208,4 +319,4 @@ def check_trt_rules(model) -> list[str]:
                 bad.append(f"{n.name}: Conv weight quantized per tensor, not per output channel")
         elif n.op_type == "DequantizeLinear" and n.input[0] in producers and producers[n.input[0]].op_type != "QuantizeLinear":
             bad.append(f"{n.name}: DequantizeLinear not fed by a QuantizeLinear")
-    return bad
+    return bad + check_placement(model)

@@ -171,6 +171,20 @@ class _Graph:
                 if vi.type.tensor_type.HasField("shape"):
                     self.shapes[vi.name] = [d.dim_param or d.dim_value or "?" for d in vi.type.tensor_type.shape.dim]
         self.weights = {i.name: list(i.dims) for i in g.initializer}
+        self.producers = {o: n for n in g.node for o in n.output}
+
+    def weight(self, name: str) -> str | None:
+        """The constant behind a layer's weight input: the tensor itself, or - explicit quantization -
+        the int8 (or float) constant a DequantizeLinear (after a QuantizeLinear, as Model Optimizer
+        writes it) reads; None when the weights are computed at run time."""
+        for _ in range(2):
+            if name in self.consts:
+                return name
+            n = self.producers.get(name)
+            if n is None or n.op_type not in ("DequantizeLinear", "QuantizeLinear"):
+                return None
+            name = n.input[0]
+        return name if name in self.consts else None
 
     def is_shape_math(self, node) -> bool:
         """Integer outputs: shape arithmetic for reshapes (dynamic batch), not a tensor layer."""
@@ -191,9 +205,9 @@ def _trt_check(node, g: _Graph, rel: TrtRelease) -> tuple[str, str]:
     if op not in rel.ops:
         return "fail", f"not supported by the {rel.label} ONNX parser"
     if op in ("Conv", "ConvTranspose"):
-        w = node.input[1] if len(node.input) > 1 else ""
-        if w not in g.consts:
-            return "fail", "weights W must be an initializer"
+        w = g.weight(node.input[1] if len(node.input) > 1 else "")
+        if w is None:
+            return "fail", "weights W must be an initializer (or a DequantizeLinear of one)"
         k = len(g.weights.get(w, [0, 0, 0, 0])) - 2
         if k not in (1, 2, 3):
             return "fail", f"{k}D convolution (TensorRT takes 2D/3D)"
@@ -229,7 +243,7 @@ def _dla_check(node, g: _Graph) -> tuple[str, str]:
     if rank is not None and rank > 4 and op not in ("Conv", "MaxPool", "AveragePool"):
         return "gpu", f"DLA layers are 2D (4D tensors); this one is {rank}D"
     if op in ("Conv", "ConvTranspose"):
-        w = g.weights.get(node.input[1], [])
+        w = g.weights.get(g.weight(node.input[1]) or "", [])
         if len(w) != 4:
             return "gpu", f"DLA runs only 2D convolutions; this is {len(w) - 2}D" if w else "weights unknown"
         kernel, strides = w[2:], _attr(node, "strides", [1, 1]) or [1, 1]
@@ -256,7 +270,7 @@ def _dla_check(node, g: _Graph) -> tuple[str, str]:
     if op in DLA_ELEMENTWISE:
         return "dla", ""
     if op in ("Gemm", "MatMul"):
-        return ("dla", "") if len(node.input) > 1 and node.input[1] in g.consts else ("gpu", "DLA needs constant weights")
+        return ("dla", "") if len(node.input) > 1 and g.weight(node.input[1]) else ("gpu", "DLA needs constant weights")
     if op == "Concat":
         axis = _attr(node, "axis", 0)
         if rank is not None and axis % rank != 1:

@@ -62,7 +62,7 @@ def export_stream_onnx(model, spec, path: Path, *, student_name: str, opset: int
     import onnx
     import torch
 
-    from edgekd.export.onnx_export import validate
+    from edgekd.export.onnx_export import set_producer, validate
     from edgekd.io import atomic_path
     from edgekd.runtime.artifact import OUTPUT_NAME, metadata
 
@@ -93,7 +93,7 @@ def export_stream_onnx(model, spec, path: Path, *, student_name: str, opset: int
     del raw.metadata_props[:]
     for k, v in props.items():
         raw.metadata_props.add(key=k, value=v)
-    raw.producer_name = "edgekd"
+    set_producer(raw)
     validate(raw, path)
     with atomic_path(path) as t:
         onnx.save(raw, str(t))

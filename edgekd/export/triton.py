@@ -6,7 +6,7 @@
         NAME_onnx_fp16/   config.pbtxt, labels.txt, 1/model.onnx   onnxruntime backend, FP16 inside, FP32 I/O
       on_target/
         NAME_trt/         config.pbtxt, labels.txt, 1/             tensorrt_plan: 1/model.plan built on the GPU
-      build_plan.sh       builds NAME_trt/1/model.plan with trtexec and moves NAME_trt into model_repository/
+      build_plan.sh       copies NAME_trt into model_repository/ and builds its 1/model.plan with trtexec
       README.md           the tritonserver and perf_analyzer commands
 
 The plan model waits in on_target/ because a model folder without its version file fails to load,
@@ -92,16 +92,23 @@ def student_config(name: str, platform: str, spec, *, max_batch: int, input_name
         preferred_batch_sizes=_preferred(max_batch))
 
 
-def _script(model: str, onnx_rel: str, input_name: str, dims: tuple[int, ...], max_batch: int) -> str:
+def _script(model: str, onnx_rel: str, input_name: str, dims: tuple[int, ...], max_batch: int,
+            preferred: tuple[int, ...] = ()) -> str:
+    """build_plan.sh: the profile spans batch 1..max_batch and is tuned (opt) for the largest batch the
+    dynamic batcher prefers; the model folder is copied from on_target/ (kept as the template), so the
+    script can run again (another PRECISION, a new TensorRT) without moving anything of its own."""
     shape = "x".join(str(d) for d in dims)
-    argv = ["--onnx=" + onnx_rel, f"--saveEngine=on_target/{model}/1/model.plan",
-            f"--minShapes={input_name}:1x{shape}", f"--optShapes={input_name}:1x{shape}",
+    opt = max(preferred, default=max_batch)
+    dest = f"model_repository/{model}"
+    argv = [f"--saveEngine={dest}/1/model.plan.partial",
+            f"--minShapes={input_name}:1x{shape}", f"--optShapes={input_name}:{opt}x{shape}",
             f"--maxShapes={input_name}:{max_batch}x{shape}"]
     return "\n".join([
         "#!/usr/bin/env bash",
-        f"# Build the TensorRT plan for {model} on the target GPU, then move the model into the repository.",
+        f"# Build the TensorRT plan for {model} on the target GPU into {dest}/ (safe to run again).",
         "# PRECISION=fp16 (default) compiles the FP32 ONNX with --fp16; PRECISION=int8 compiles the explicit",
-        "# Q/DQ INT8 ONNX (--int8 --fp16, no calibrator). The profile covers batch 1..max_batch_size.",
+        f"# Q/DQ INT8 ONNX (--int8 --fp16, no calibrator). Batch 1..{max_batch}, tuned for {opt}"
+        + (f" (preferred_batch_size {', '.join(map(str, preferred))})." if preferred else "."),
         "set -euo pipefail",
         'cd "$(dirname "$0")"',
         'TRTEXEC="${TRTEXEC:-$(command -v trtexec || echo /usr/src/tensorrt/bin/trtexec)}"',
@@ -113,9 +120,11 @@ def _script(model: str, onnx_rel: str, input_name: str, dims: tuple[int, ...], m
         '  *) echo "PRECISION must be fp16, int8 or fp32" >&2; exit 2 ;;',
         "esac",
         '[ -f "$ONNX" ] || { echo "missing $ONNX (export without --no-quantize for int8)" >&2; exit 2; }',
-        '"$TRTEXEC" --onnx="$ONNX" ' + " ".join(shlex.quote(a) for a in argv[1:]) + " $FLAGS",
-        f"mv on_target/{model} model_repository/{model}",
-        f'echo "model_repository/{model} ready ($PRECISION)"',
+        f"mkdir -p {dest}/1",
+        f"cp on_target/{model}/config.pbtxt on_target/{model}/{LABELS} {dest}/",
+        '"$TRTEXEC" --onnx="$ONNX" ' + " ".join(shlex.quote(a) for a in argv) + " $FLAGS",
+        f"mv {dest}/1/model.plan.partial {dest}/1/model.plan  # a failed build leaves no plan behind",
+        f'echo "{dest} ready ($PRECISION)"',
     ]) + "\n"
 
 
@@ -151,7 +160,7 @@ def write_repository(export_dir: Path, *, spec, name: str, max_batch: int = 4, i
     plan_model = f"{base}_trt"
     script = root / "build_plan.sh"
     write_text_atomic(script, _script(plan_model, f"../{FILES['onnx']}", input_name,
-                                      (3, spec.frames, spec.size, spec.size), max_batch))
+                                      (3, spec.frames, spec.size, spec.size), max_batch, _preferred(max_batch)))
     script.chmod(0o755)
     run = "tritonserver --model-repository=$PWD/model_repository"
     write_text_atomic(root / "README.md", _readme(name, spec, written, plan_model, max_batch, input_name, run))

@@ -194,11 +194,39 @@ def metadata(spec, student_name: str, opset: int, extra: dict[str, Any] | None =
         "size": str(spec.size),
         "frame_stride": str(spec.frame_stride),
         "input_layout": "NCTHW, RGB, float32 in [0,1] then (x - mean) / std",
+        "output_kind": "logits",
         "opset": str(opset),
     }
     for k, v in (extra or {}).items():
         props[k] = v if isinstance(v, str) else json.dumps(v)
     return props
+
+
+def preprocess_contract(spec, decode_short_side: int) -> dict[str, Any]:
+    """Everything between a video file and the model's input, as evaluation does it (edgekd.data:
+    decode.read_frames, sampling.uniform_starts/clip_indices, transforms.center_crop/normalize), so a
+    client with only a decoder, numpy and ONNX Runtime reproduces edgekd's logits.
+
+    The resize is decord's (edgekd's decoder where installed): libavfilter `scale=W:H:flags=bilinear`
+    in the source pixel format, then `format=rgb24`. PyAV's VideoFrame.reformat(W, H, "rgb24") resizes
+    after converting and gives different pixels (up to 20 grey levels on a 64 px source); the filter
+    graph below gives decord's exactly."""
+    span = (spec.frames - 1) * spec.frame_stride + 1
+    return {
+        "decode": {"short_side": int(decode_short_side), "long_side": "round(long * short_side / short)",
+                   "resize": "ffmpeg scale filter, flags=bilinear, in the source pixel format, then format=rgb24",
+                   "pyav": "av.filter.Graph: buffer -> scale=W:H:flags=bilinear -> format=rgb24 -> buffersink",
+                   "unchanged_when": "the frame already has that size"},
+        "sampling": {"frames": spec.frames, "stride": spec.frame_stride, "span": span,
+                     "start": f"max(0, num_frames - {span}) // 2  (one centre clip)",
+                     "indices": "min(start + i * stride, num_frames - 1) for i in range(frames)",
+                     "short_video": "indices past the last frame repeat the last frame"},
+        "crop": {"size": spec.size, "top": "(H - size) // 2", "left": "(W - size) // 2"},
+        "colour": "RGB", "dtype": "float32", "scale": "x / 255", "mean": list(spec.mean), "std": list(spec.std),
+        "normalize": "(x / 255 - mean) / std per channel", "layout": "N, C, T, H, W",
+        "output": {"name": OUTPUT_NAME, "kind": "logits (no softmax; softmax gives class probabilities)",
+                   "classes": "class_names, in order"},
+    }
 
 
 def read_metadata(path: str | Path) -> dict[str, str]:

@@ -17,7 +17,8 @@ PREPROCESS_KEYS = {
                  "scaling-pool-memory-type", "scaling-pool-compute-hw", "scaling-filter", "tensor-buf-pool-size",
                  "custom-lib-path", "custom-tensor-preparation-function"},
     "user-configs": {"channel-scale-factors", "channel-mean-offsets", "stride", "subsample"},
-    "group-0": {"src-ids", "process-on-roi"},
+    "group-0": {"src-ids", "process-on-roi", "roi-params-src-0", "roi-params-src-1", "roi-params-src-2",
+                "roi-params-src-3"},
 }
 INFER_KEYS = {"onnx-file", "labelfile-path", "batch-size", "process-mode", "input-tensor-from-meta", "network-mode",
               "gie-unique-id", "network-type", "output-tensor-meta", "tensor-meta-pool-size"}
@@ -80,8 +81,8 @@ def test_bundle_keys_values_and_softmax_model(deploy_export):
     scales = [float(v) for v in pre["user-configs"]["channel-scale-factors"].split(";")]
     assert offsets == pytest.approx([255 * m for m in spec["mean"]], rel=1e-5)
     assert scales == pytest.approx([1 / (255 * s) for s in spec["std"]], rel=1e-5)
-    labels = (ds / i["labelfile-path"]).read_text().splitlines()
-    assert labels == spec["class_names"]
+    lines = (ds / i["labelfile-path"]).read_text().splitlines()
+    assert len(lines) == 1 and lines[0].split(";") == spec["class_names"]  # one output layer, ';'-separated
 
     # (pixel - offset) * scale on 0-255 pixels == the student's (x/255 - mean) / std
     px = np.random.default_rng(0).integers(0, 256, (3, 5)).astype(np.float64)
@@ -97,3 +98,31 @@ def test_bundle_keys_values_and_softmax_model(deploy_export):
         probs, ref = b.run(x), softmax(a.run(x))
     assert np.allclose(probs.sum(1), 1, atol=1e-5) and np.allclose(probs, ref, atol=1e-6)
     assert "deepstream-3d-action-recognition -c " + APP_CONFIG in (ds / "README.md").read_text()
+
+
+def test_roi_is_the_evaluation_crop():
+    """The ROI scaled to size x size sees what evaluation's short-side resize + centre crop sees: checked by
+    mapping the crop's corners back through the resize by hand (1280x720, size 64, decode 74)."""
+    from edgekd.checkpoint import DataSpec
+    from edgekd.export.deepstream import preprocess_config
+
+    spec = DataSpec(frames=8, size=64, class_names=("a", "b"))
+    g = preprocess_config(spec, max_batch=2, input_name="video", frame=(1280, 720), decode_short_side=74)["group-0"]
+    assert g["process-on-roi"] == 1 and g["src-ids"] == "0;1"
+    left, top, w, h = (int(v) for v in g["roi-params-src-1"].split(";"))
+    scale = 720 / 74                                    # frame pixels per decoded pixel
+    dec_w = round(1280 * 74 / 720)                      # decoded width 132
+    assert w == h == round(64 * scale)                  # 64 decoded pixels -> 623 frame pixels
+    assert abs(left - (dec_w - 64) // 2 * scale) <= scale and abs(top - (74 - 64) // 2 * scale) <= scale
+
+
+def test_int8_bundle_builds_its_engine_under_nvinfers_name(deploy_export):
+    from edgekd.export.deepstream import INFER, parse_ini
+
+    ds = deploy_export / "deepstream"
+    i = parse_ini((ds / INFER).read_text())["property"]
+    assert i["model-engine-file"] == f"{i['onnx-file']}_b{i['batch-size']}_gpu0_int8.engine"
+    script = (ds / "build_engine.sh").read_text()
+    assert f"--onnx={i['onnx-file']} --int8" in script and f"--saveEngine={i['model-engine-file']}" in script
+    assert f"video:{i['batch-size']}x" in script.split("--maxShapes=")[1]
+    assert "Trying FP16" in (ds / "README.md").read_text()

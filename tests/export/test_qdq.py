@@ -158,3 +158,69 @@ def test_histogram_calibration_keeps_rules(deploy_export, tmp_path, method):
             OrtRunner(tmp_path / "q.onnx", "cpu", "int8", graph_optimization=TRT_EMULATION) as b:
         ref, q = logits(a, clips.x), logits(b, clips.x)
     assert np.isfinite(q).all() and (ref.argmax(1) == q.argmax(1)).mean() >= 0.75
+
+
+def _qdq_pair(model, tensor: str, out: str | None = None, scale: float = 0.05):
+    """Insert QuantizeLinear -> DequantizeLinear on `tensor` (int8, zero point 0); returns the DQ output name."""
+    out = out or f"{tensor}.dq"
+    from onnx import helper, numpy_helper
+
+    g = model.graph
+    g.initializer.extend([numpy_helper.from_array(np.array(scale, np.float32), f"{tensor}.s"),
+                          numpy_helper.from_array(np.array(0, np.int8), f"{tensor}.z")])
+    g.node.extend([helper.make_node("QuantizeLinear", [tensor, f"{tensor}.s", f"{tensor}.z"], [f"{tensor}.q"], name=f"{tensor}.Q"),
+                   helper.make_node("DequantizeLinear", [f"{tensor}.q", f"{tensor}.s", f"{tensor}.z"], [out],
+                                    name=f"{tensor}.DQ")])
+    return out
+
+
+def test_qdq_only_on_quantized_layer_inputs(deploy_export):
+    """No pair on the graph output or between a Conv and its ReLU: each DQ'd activation feeds a Conv."""
+    import onnx
+
+    model = onnx.load(str(deploy_export / "student.int8.onnx"))
+    producers = {o: n for n in model.graph.node for o in n.output}
+    out = model.graph.output[0].name
+    assert producers[out].op_type == "Gemm", "logits come straight from the classifier, no Q/DQ"
+    for n in model.graph.node:
+        if n.op_type == "Relu":
+            assert producers[n.input[0]].op_type == "Conv", "Conv -> ReLU with no pair between (TensorRT fuses them)"
+        if n.op_type == "DequantizeLinear" and n.input[0] in producers:  # an activation pair
+            readers = [c.op_type for c in model.graph.node if n.output[0] in c.input]
+            assert readers and set(readers) <= {"Conv", "MatMul", "Add"}, readers
+
+
+def test_rule_checker_refuses_qdq_on_logits_and_before_relu(deploy_export):
+    import onnx
+
+    from edgekd.export.qdq import check_trt_rules
+
+    model = onnx.load(str(deploy_export / "student.int8.onnx"))
+    g = model.graph
+    gemm = next(n for n in g.node if n.op_type == "Gemm")
+    gemm.output[0] = "raw_logits"
+    _qdq_pair(model, "raw_logits", out="logits")  # the pair now ends on the graph output
+    problems = check_trt_rules(model)
+    assert any("logits" in p and "graph output" in p for p in problems), problems
+
+    model = onnx.load(str(deploy_export / "student.int8.onnx"))
+    relu = next(n for n in model.graph.node if n.op_type == "Relu")
+    relu.input[0] = _qdq_pair(model, relu.input[0])
+    assert any("ReLU" in p or "Relu" in p for p in check_trt_rules(model))
+
+
+def test_check_trt_accepts_dequantized_weights(deploy_export, orin_profile):
+    """DQ-fed int8 weights are the explicit-quantization pattern `trtexec --int8` builds; run-time weights are not."""
+    import onnx
+
+    from edgekd.export.readiness import check_readiness
+
+    r = check_readiness(deploy_export / "student.int8.onnx", orin_profile, "int8")
+    assert r.trt_ok, r.trt_problems
+    model = onnx.load(str(deploy_export / "student.int8.onnx"))
+    convs = [n for n in model.graph.node if n.op_type == "Conv"]
+    w_dq = next(n for n in model.graph.node if n.output[0] == convs[1].input[1])
+    w_dq.input[0] = _qdq_pair(model, convs[0].output[0])  # weights computed from an activation
+    onnx.save(model, str(orin_profile.parent / "bad.onnx"))
+    r = check_readiness(orin_profile.parent / "bad.onnx", orin_profile, "int8")
+    assert not r.trt_ok and any("weights W must be an initializer" in p for p in r.trt_problems)

@@ -69,7 +69,28 @@ def test_plan_script_covers_the_batch_range_and_int8_uses_the_qdq_file(deploy_ex
     assert f"--minShapes=video:1x3x{art['data_spec']['frames']}x{s}x{s}" in script
     assert f"--maxShapes=video:4x3x{art['data_spec']['frames']}x{s}x{s}" in script
     assert "ONNX=../student.int8.onnx" in script and "--calib" not in script
-    assert "mv on_target/tiny3d_trt model_repository/tiny3d_trt" in script
+    assert f"--optShapes=video:4x3x{art['data_spec']['frames']}x{s}x{s}" in script  # preferred_batch_size 2, 4
+    assert "cp on_target/tiny3d_trt/config.pbtxt" in script and "mv on_target" not in script
+
+
+def test_plan_script_runs_twice(deploy_export, tmp_path):
+    """build_plan.sh with a stand-in trtexec (writes the --saveEngine file): run twice, the second run
+    finds everything it needs and the repository holds the plan model both times."""
+    import shutil
+    import subprocess
+
+    root = tmp_path / "export"
+    shutil.copytree(deploy_export, root)
+    fake = tmp_path / "trtexec"
+    fake.write_text('#!/usr/bin/env bash\nfor a in "$@"; do case "$a" in --saveEngine=*) echo plan > "${a#--saveEngine=}";; esac; done\n')
+    fake.chmod(0o755)
+    for precision in ("fp16", "int8"):
+        r = subprocess.run(["bash", str(root / "triton" / "build_plan.sh")], capture_output=True, text=True,
+                           env={"PATH": "/usr/bin:/bin", "TRTEXEC": str(fake), "PRECISION": precision})
+        assert r.returncode == 0, r.stderr
+        model = root / "triton" / "model_repository" / "tiny3d_trt"
+        assert (model / "1" / "model.plan").read_text() == "plan\n" and (model / "config.pbtxt").is_file()
+        assert not (model / "1" / "model.plan.partial").exists()
 
 
 def test_render_is_parsed_back_field_for_field():
