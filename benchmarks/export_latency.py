@@ -39,7 +39,8 @@ def variants(fp32: Path, out: Path, calib: np.ndarray) -> dict[str, Path]:
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    from edgekd.export.qdq import quiet_quantizer, quantize_qdq
+    from edgekd.export.ort_quantize import quiet_quantizer
+    from edgekd.export.qdq import quantize_qdq
 
     class Reader(CalibrationDataReader):
         def __init__(self):

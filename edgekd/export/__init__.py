@@ -10,6 +10,7 @@ each proven against PyTorch on real clips and described in artifact.json.
     parity       a comparator over two runners: every artifact against PyTorch on the same real clips
     variants     the reduced-precision ONNX files, each proven on the same clips as student.onnx
     fp16         FP16 ONNX for ONNX Runtime CUDA and Triton
+    ort_quantize the quantizer skeleton both INT8 files share (ONNX Runtime's quantize_static on clips)
     int8         INT8 for CPU / ONNX Runtime: static QDQ quantization calibrated on real clips
     qdq          INT8 as TensorRT reads it: explicit Q/DQ ONNX from CPU to Jetson
     tensorrt     TensorRT engines (Python API), else a build manifest and trtexec script

@@ -36,6 +36,7 @@ from edgekd.errors import ExportError
 from edgekd.runtime.artifact import FILES
 
 BUNDLE = FILES["deepstream"]
+BUILD_SCRIPT = FILES["build-script"]  # INT8 only: builds the engine nvinfer loads
 OUTPUT = "probs"
 NETWORK_MODE = {"fp32": 0, "int8": 1, "fp16": 2}   # nvinfer network-mode
 GIE_ID = 1                                         # nvinfer gie-unique-id == nvdspreprocess target-unique-ids
@@ -214,10 +215,10 @@ def write_bundle(export_dir: Path, *, spec, name: str, precision: str = "fp16", 
     write_text_atomic(out / APP_CONFIG, render_ini(app_config(max_batch=max_batch), head))
     run = f"{APP} -c {APP_CONFIG}"
     if precision == "int8":
-        script = out / "build_engine.sh"
+        script = out / BUILD_SCRIPT
         write_text_atomic(script, _build_script(onnx_file, input_name, spec, max_batch))
         script.chmod(0o755)
-        run = f"bash build_engine.sh && {run}"
+        run = f"bash {BUILD_SCRIPT} && {run}"
     write_text_atomic(out / "README.md", _readme(name, spec, precision, max_batch, onnx_file, run,
                                                  decode_short_side or spec.size))
     return {"folder": BUNDLE, "files": sorted(p.name for p in out.iterdir()), "onnx": onnx_file,
@@ -252,13 +253,13 @@ def _readme(name: str, spec, precision: str, max_batch: int, onnx_file: str, run
   `network-mode=1` and no `int8-calib-file` it logs "INT8 calibration file not specified. Trying FP16
   mode." and builds FP16 (DeepStream SDK sources, `libs/nvdsinfer/nvdsinfer_model_builder.cpp`,
   `TrtModelBuilder`; TensorRT issue #4021: an explicit Q/DQ ONNX needs the INT8 builder flag, "for explicit
-  Q-DQ onnx, you must at least set --int8"). `build_engine.sh` runs `trtexec --int8 --fp16` on the target
+  Q-DQ onnx, you must at least set --int8"). `{BUILD_SCRIPT}` runs `trtexec --int8 --fp16` on the target
   and saves `{engine}`, the file `model-engine-file` names, so nvinfer deserializes it and builds nothing."""
     else:
         build = f"""- `{onnx_file}`: nvinfer builds a {precision} engine on first run (network-mode {NETWORK_MODE[precision]})
   and saves it as `{engine}` (nvinfer's own name: model + `_b<batch>_gpu<id>_<mode>.engine`,
   `nvdsinfer_model_builder.cpp`), the file `model-engine-file` names, so later runs load it.
-  For INT8, re-export with `--deepstream --trt --int8` (the explicit Q/DQ graph, built by `build_engine.sh`)."""
+  For INT8, re-export with `--deepstream --trt --int8` (the explicit Q/DQ graph, built by `{BUILD_SCRIPT}`)."""
     return f"""# {name} for DeepStream (3D action recognition)
 
 Run on the target (DeepStream 6.3 or 7.x with its `{APP}` sample app built):

@@ -9,7 +9,6 @@ see `reduce_range`); activations default to asymmetric uint8, the pairing ORT re
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from edgekd.errors import ConfigError, ExportError
-from edgekd.export.onnx_export import prune_opsets, set_producer
+from edgekd.export.ort_quantize import calibration_batch, finish_quantized, static_qdq
 from edgekd.registry import did_you_mean
 
 METHODS = ("minmax", "entropy", "percentile")
@@ -53,39 +52,13 @@ class Int8Settings:
         return d
 
 
-def _reader(input_name: str, clips, batch_size: int):
-    """Calibration batches: `clips` is (N, ...) for the model's one input, or {input name: (N, ...)}
-    for a model with several (a streaming model's frame and its state buffers)."""
-    from onnxruntime.quantization import CalibrationDataReader
-
-    feeds = clips if isinstance(clips, dict) else {input_name: clips}
-    n = len(next(iter(feeds.values())))
-
-    class ClipReader(CalibrationDataReader):
-        """Feeds batches of real clips (or frames + states) to the calibration session."""
-
-        def __init__(self):
-            self.i = 0
-
-        def get_next(self):
-            if self.i >= n:
-                return None
-            batch = {k: np.ascontiguousarray(v[self.i:self.i + batch_size], dtype=np.float32) for k, v in feeds.items()}
-            self.i += batch_size
-            return batch
-
-        def __len__(self):
-            return -(-n // batch_size)
-
-    return ClipReader()
-
-
 def quantize_int8(fp32_path: str | Path, out_path: str | Path, calib: np.ndarray,
                   settings: Int8Settings = Int8Settings(), input_name: str = "video") -> dict[str, Any]:
     """Write a QDQ INT8 copy of `fp32_path` calibrated on `calib` (N, 3, T, S, S); returns what was done."""
     import onnx
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
-    from onnxruntime.quantization.shape_inference import quant_pre_process
+    from onnxruntime.quantization import QuantType
+
+    from edgekd.io import atomic_path
 
     settings.check()
     if len(calib) == 0:
@@ -95,50 +68,21 @@ def quantize_int8(fp32_path: str | Path, out_path: str | Path, calib: np.ndarray
         from dataclasses import replace
 
         settings = replace(settings, method="minmax")
-    method = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
-              "percentile": CalibrationMethod.Percentile}[settings.method]
     extra: dict[str, Any] = {"WeightSymmetric": True,
                              "ActivationSymmetric": settings.activation == "int8"}
     if settings.method == "percentile":
         extra["CalibPercentile"] = settings.percentile
     model = onnx.load(str(fp32_path))
     exclude = [n.name for n in model.graph.node if n.op_type in settings.exclude_op_types] or None
-    # Histogram methods keep per-tensor histograms over every batch: batch 1 keeps memory flat.
-    batch = 1 if settings.method != "minmax" else 4
-    fixed = model.graph.input[0].type.tensor_type.shape.dim[0].dim_value
-    if fixed:  # a static-batch model takes exactly that batch
-        batch = fixed
-    with tempfile.TemporaryDirectory(dir=out_path.parent, prefix=".int8-") as tmp:
-        prep = Path(tmp) / "prep.onnx"
-        # Shape inference + ORT's graph-level folding first, as ORT's quantization guide recommends.
-        quant_pre_process(str(fp32_path), str(prep), skip_symbolic_shape=True)
-        staged = Path(tmp) / out_path.name
-        try:
-            from edgekd.export.qdq import quiet_quantizer
-
-            with quiet_quantizer():  # calibration chatter and per-tensor root-logger warnings
-                quantize_static(str(prep), str(staged), _reader(input_name, calib, batch),
-                                quant_format=QuantFormat.QDQ, per_channel=settings.per_channel,
-                                reduce_range=settings.reduce_range,
-                                activation_type=QuantType.QUInt8 if settings.activation == "uint8" else QuantType.QInt8,
-                                weight_type=QuantType.QInt8, calibrate_method=method,
-                                nodes_to_exclude=exclude, extra_options=extra)
-        except Exception as e:  # noqa: BLE001 - ORT raises bare Exceptions for unsupported graphs
-            raise ExportError(f"INT8 quantization of {fp32_path} failed: {type(e).__name__}: {str(e).splitlines()[0]}",
-                              "try --int8-method minmax, or export without --int8") from e
-        quantized = onnx.load(str(staged))
-        # Carry the preprocessing contract over (quantize_static keeps the graph, not always the props).
-        del quantized.metadata_props[:]
-        for p in model.metadata_props:
-            quantized.metadata_props.add(key=p.key, value=p.value)
-        quantized.metadata_props.add(key="precision", value="int8-qdq")
-        prune_opsets(quantized)
-        set_producer(quantized)
-        onnx.checker.check_model(quantized)
-        from edgekd.io import atomic_path
-
-        with atomic_path(out_path) as t:
-            onnx.save(quantized, str(t))
+    batch = calibration_batch(model, settings.method)
+    quantized = static_qdq(fp32_path, out_path.parent, calib, input_name, method=settings.method, batch=batch,
+                           hint="try --int8-method minmax, or export without --int8",
+                           per_channel=settings.per_channel, reduce_range=settings.reduce_range,
+                           activation_type=QuantType.QUInt8 if settings.activation == "uint8" else QuantType.QInt8,
+                           weight_type=QuantType.QInt8, nodes_to_exclude=exclude, extra_options=extra)
+    finish_quantized(quantized, model, "int8-qdq")
+    with atomic_path(out_path) as t:
+        onnx.save(quantized, str(t))
     ops = [n.op_type for n in quantized.graph.node]
     return {**settings.to_dict(), "calibration_batches": -(-len(calib) // batch),
             "calibration_clips": int(len(calib)), "format": "QDQ",

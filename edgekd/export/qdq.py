@@ -33,9 +33,6 @@ and accuracy/parity of the TensorRT file are measured with it.
 
 from __future__ import annotations
 
-import contextlib
-import io
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -43,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from edgekd.errors import ConfigError, ExportError
+from edgekd.export.ort_quantize import calibration_batch, finish_quantized, static_qdq
 from edgekd.registry import did_you_mean
 
 METHODS = ("minmax", "entropy", "percentile")
@@ -104,11 +102,8 @@ def quantize_qdq(fp32_path: str | Path, out_path: str | Path, calib, settings: Q
     {input name: (N, ...)} for a several-input model (method "auto" needs the one-input form);
     returns what was done."""
     import onnx
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
-    from onnxruntime.quantization.shape_inference import quant_pre_process
+    from onnxruntime.quantization import QuantType
 
-    from edgekd.export.int8 import _reader
-    from edgekd.export.onnx_export import prune_opsets, set_producer
     from edgekd.io import atomic_path
 
     settings.check()
@@ -123,39 +118,18 @@ def quantize_qdq(fp32_path: str | Path, out_path: str | Path, calib, settings: Q
         info = quantize_qdq(fp32_path, out_path, calib, replace(settings, method=chosen), input_name)
         return {**info, "method_selection": {"asked": "auto", "chosen": chosen, "on": "calibration clips",
                                              "candidates": figures}}
-    method = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
-              "percentile": CalibrationMethod.Percentile}[settings.method]
     extra: dict[str, Any] = {"ActivationSymmetric": True, "WeightSymmetric": True,  # zero point 0 everywhere
                              "QuantizeBias": False}                                # TensorRT quantizes biases itself
     if settings.method == "percentile":
         extra["CalibPercentile"] = settings.percentile
     model = onnx.load(str(fp32_path))
-    batch = 1 if settings.method != "minmax" else 4  # histogram calibrators keep per-batch state: stay small
-    fixed = model.graph.input[0].type.tensor_type.shape.dim[0].dim_value
-    batch = fixed or batch
-    with tempfile.TemporaryDirectory(dir=out_path.parent, prefix=".qdq-") as tmp:
-        prep = Path(tmp) / "prep.onnx"
-        quant_pre_process(str(fp32_path), str(prep), skip_symbolic_shape=True)
-        staged = Path(tmp) / out_path.name
-        try:
-            with quiet_quantizer():
-                quantize_static(str(prep), str(staged), _reader(input_name, calib, batch),
-                                quant_format=QuantFormat.QDQ, per_channel=True, reduce_range=False,
-                                activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
-                                op_types_to_quantize=list(QUANTIZED_OPS), calibrate_method=method,
-                                extra_options=extra)
-        except Exception as e:  # noqa: BLE001 - ORT raises bare Exceptions for unsupported graphs
-            raise ExportError(f"INT8 quantization of {fp32_path} failed: {type(e).__name__}: {str(e).splitlines()[0]}",
-                              "try --int8-method minmax, or export with --no-quantize") from e
-        q = onnx.load(str(staged))
+    batch = calibration_batch(model, settings.method)
+    q = static_qdq(fp32_path, out_path.parent, calib, input_name, method=settings.method, batch=batch,
+                   hint="try --int8-method minmax, or export with --no-quantize",
+                   per_channel=True, reduce_range=False, activation_type=QuantType.QInt8,
+                   weight_type=QuantType.QInt8, op_types_to_quantize=list(QUANTIZED_OPS), extra_options=extra)
     place_for_tensorrt(q)
-    del q.metadata_props[:]  # carry the preprocessing contract over; quantize_static drops it
-    for p in model.metadata_props:
-        q.metadata_props.add(key=p.key, value=p.value)
-    q.metadata_props.add(key="precision", value="int8-qdq-tensorrt")
-    prune_opsets(q)
-    set_producer(q)
-    onnx.checker.check_model(q)
+    finish_quantized(q, model, "int8-qdq-tensorrt")
     problems = check_trt_rules(q)
     if problems:
         raise ExportError(f"the INT8 graph breaks TensorRT's explicit-quantization rules: {problems[0]}",
@@ -169,20 +143,6 @@ def quantize_qdq(fp32_path: str | Path, out_path: str | Path, calib, settings: Q
             "quantized_ops": list(QUANTIZED_OPS), "bias": "float",
             "quantize_nodes": ops.count("QuantizeLinear"), "dequantize_nodes": ops.count("DequantizeLinear"),
             "quantizer": "onnxruntime.quantization.quantize_static"}
-
-
-@contextlib.contextmanager
-def quiet_quantizer():
-    """ORT's quantizer prints calibration progress and logs a root-logger WARNING per integer tensor it
-    skips (shape arithmetic in TSM/X3D graphs): noise to the user, so neither reaches the console."""
-    import logging
-
-    logging.disable(logging.WARNING)
-    try:
-        with contextlib.redirect_stdout(io.StringIO()):
-            yield
-    finally:
-        logging.disable(logging.NOTSET)
 
 
 # Q/DQ placement. ONNX Runtime's quantizer quantizes the outputs of the ops it quantizes as well as

@@ -45,7 +45,7 @@ def test_polygraphy_compares_fp16_and_int8_with_fp32(deploy_export):
 
     from polygraphy.comparator import Comparator, SimpleCompareFunc
 
-    from edgekd.export.api import load_student
+    from edgekd.export.onnx_export import load_student
     from edgekd.runtime.evalset import build_evalset
 
     art = json.loads((deploy_export / "artifact.json").read_text())
