@@ -30,10 +30,16 @@ def imports(folder: str) -> set[tuple[str, str]]:
     return found
 
 
+ABOVE_DATA = ("edgekd.checkpoint", "edgekd.teachers", "edgekd.pretrain", "edgekd.distill", "edgekd.runtime",
+              "edgekd.export", "edgekd.bench", "edgekd.stream", "edgekd.cli")
+
+
 @pytest.mark.parametrize("folder, forbidden", [
-    ("export", ("edgekd.bench", "edgekd.cli")),
-    ("bench", ("edgekd.export", "edgekd.cli")),
-    ("runtime", ("edgekd.export", "edgekd.bench", "edgekd.cli", "edgekd.distill")),
+    ("data", ABOVE_DATA),
+    ("export", ("edgekd.bench", "edgekd.stream", "edgekd.cli")),
+    ("bench", ("edgekd.export", "edgekd.stream", "edgekd.cli")),
+    ("runtime", ("edgekd.export", "edgekd.bench", "edgekd.stream", "edgekd.cli", "edgekd.distill", "edgekd.pretrain")),
+    ("stream", ("edgekd.export", "edgekd.bench", "edgekd.distill", "edgekd.pretrain", "edgekd.teachers", "edgekd.cli")),
     ("teachers", ("edgekd.cli", "edgekd.pretrain", "edgekd.distill")),
     ("pretrain", ("edgekd.distill", "edgekd.export", "edgekd.bench", "edgekd.cli")),
     ("distill", ("edgekd.cli",)),
@@ -50,11 +56,23 @@ def test_no_private_name_is_imported_across_modules():
     assert not bad, bad
 
 
-def test_teacher_modules_import_no_circle():
+def test_cli_modules_share_only_the_console():
+    """Each command group is its own module: only main (which registers them) imports the others."""
+    used = {(name, f"{node.module}.{a.name}" if node.module == "edgekd.cli" else node.module)
+            for name, node in _nodes("cli") if isinstance(node, ast.ImportFrom) for a in node.names}
+    bad = sorted(f"{name} imports {m}" for name, m in used
+                 if name != "edgekd.cli.main" and m.startswith("edgekd.cli.") and m != "edgekd.cli.console")
+    assert not bad, bad
+
+
+# runtime (host <-> profiles), data (manifest <-> synthetic) and distill (config <-> recipes) still have
+# function-level circles; the packages listed here have none and must keep it that way.
+@pytest.mark.parametrize("package", ["teachers", "pretrain", "export", "bench", "stream"])
+def test_modules_of_a_package_import_no_circle(package):
     graph: dict[str, set[str]] = {}
-    for name, node in _nodes("teachers"):
+    for name, node in _nodes(package):
         targets = [node.module or ""] if isinstance(node, ast.ImportFrom) else [a.name for a in node.names]
-        graph.setdefault(name, set()).update(t for t in targets if t.startswith("edgekd.teachers.") and t != name)
+        graph.setdefault(name, set()).update(t for t in targets if t.startswith(f"edgekd.{package}.") and t != name)
 
     def circle_from(start: str, path: list[str]) -> list[str] | None:
         for nxt in sorted(graph.get(path[-1], ())):
