@@ -78,15 +78,17 @@ def cpu_section(steps: int, end_to_end: bool) -> None:
     from edgekd.data.manifest import default_data_spec, load_dataset
     from edgekd.data.splits import make_split
     from edgekd.distill.config import load_config
-    from edgekd.distill.recipes import build_recipe
+    from edgekd.distill.recipes import build_recipe, choose_recipe
     from edgekd.distill.teacher_bank import load_teachers
     from edgekd.students import build_student
 
     cfg = load_config()
     manifest = load_dataset(None)
     spec = default_data_spec(manifest)
-    recipe = build_recipe(cfg)
     split = make_split(manifest.split("train"), labeled_fraction=cfg.data.labeled, seed=cfg.data.split_seed)
+    if cfg.recipe.name == "auto":  # as `edgekd distill` resolves it: from the data
+        cfg.recipe.name, _ = choose_recipe(cfg, manifest, unlabeled=len(split.unlabeled))
+    recipe = build_recipe(cfg)
     bank = load_teachers(cfg, recipe, manifest, split, spec, reporter=Reporter(console))
     B = cfg.train.batch_size + cfg.train.unlabeled_batch_size
     torch.manual_seed(0)
