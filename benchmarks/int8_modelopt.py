@@ -25,7 +25,7 @@ import numpy as np
 
 def clips(export: Path):
     """(test EvalSet, calibration clips): the clips `edgekd export` used for this run."""
-    from edgekd.export.api import load_student
+    from edgekd.export.onnx_export import load_student
     from edgekd.export.int8 import Int8Settings
     from edgekd.runtime.evalset import build_evalset
 
