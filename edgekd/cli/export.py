@@ -20,6 +20,7 @@ from typing import Optional
 import typer
 
 from edgekd.cli import console
+from edgekd.export.formats import DEFAULT_FORMATS, FORMATS
 from edgekd.runtime.artifact import FILES
 
 
@@ -32,8 +33,8 @@ def register(app: typer.Typer) -> None:
         opset: int = typer.Option(17, "--opset", help="ONNX opset (the exporter writes 7-20; 17 suits TensorRT 8.5+)."),
         force: bool = typer.Option(False, "--force", help="Replace an existing export."),
         formats: Optional[str] = typer.Option(None, "--format",
-                                              help="Comma-separated formats: onnx, int8, int8-cpu, fp16, stream, tensorrt, "
-                                                   "deepstream, triton (default: onnx,int8,int8-cpu,fp16)."),
+                                              help=f"Comma-separated formats: {', '.join(FORMATS)} "
+                                                   f"(default: {','.join(DEFAULT_FORMATS)})."),
         quantize: bool = typer.Option(True, "--quantize/--no-quantize",
                                       help=f"Also write {FILES['int8']} (Q/DQ INT8 by TensorRT's rules, calibrated on "
                                            "the run's clips)."),

@@ -128,8 +128,7 @@ class ExportRequest:
                     fp16_onnx: bool | None = None, trt: bool = False, deepstream: bool = False, triton: bool = False,
                     streaming: bool = False, **fields: Any) -> "ExportRequest":
         return cls(formats=formats_from_flags(formats, int8=int8, fp16_onnx=fp16_onnx, trt=trt, deepstream=deepstream,
-                                              triton=triton, streaming=streaming,
-                                              cpu_int8=fields.get("cpu_int8", "auto")), **fields)
+                                              triton=triton, streaming=streaming), **fields)
 
 
 @dataclass
@@ -195,7 +194,7 @@ def export_run(run_or_checkpoint: str | Path, out_dir: str | Path | None = None,
     from edgekd.report import Reporter
 
     req = request or ExportRequest.from_fields(out_dir=out_dir, **fields)
-    req = dataclasses.replace(req, formats=formats_from_flags(req.formats, cpu_int8=req.cpu_int8))
+    req = dataclasses.replace(req, formats=formats_from_flags(req.formats, cpu_int8=req.cpu_int8))  # the one place
     rep = reporter or Reporter.quiet()
     check_opset(req.opset)
     check_request(req)

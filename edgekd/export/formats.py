@@ -28,7 +28,6 @@ from edgekd.runtime.artifact import FILES, ONNX_NAMES
 class Format:
     name: str
     files: tuple[str, ...]                       # keys of edgekd.runtime.artifact.FILES it may write
-    help: str
     needs: tuple[str, ...] = ()                  # formats that must be exported with it
     options: tuple[str, ...] = ()                # ExportRequest fields only this format uses
     write: Callable[[Path, Any], None] | None = None
@@ -157,26 +156,24 @@ def _check_stream(job) -> None:
 def _check_build(job) -> None:
     job.build_request(job.out_dir)  # profile, DLA core, batch range: make_request validates them
 
+
 def _check_tensorrt(req) -> None:
     if req.engine_precision == "int8" and not req.implicit_int8 and "int8" not in req.formats:
         raise ConfigError(f"an INT8 engine compiles {FILES['int8']}, which --no-quantize turns off",
                           "drop --no-quantize (or add --trt-implicit-int8 for a TensorRT 8.x calibrated engine)")
 
 
-FORMATS: dict[str, Format] = {f.name: f for f in (
-    Format("onnx", ("onnx",), "FP32 ONNX with dynamic batch and the preprocessing contract in its metadata"),
-    Format("int8", ("int8",), "Q/DQ INT8 by TensorRT's rules, calibrated on the run's clips", write=_write_int8),
-    Format("int8-cpu", ("int8-cpu",), "ORT's x86 INT8 file, kept only when faster on this CPU (--cpu-int8)",
-           needs=("int8",), options=("cpu_int8",), write=_write_cpu_int8),
-    Format("fp16", ("fp16",), "FP16 inside, FP32 I/O, for ORT CUDA / Triton", write=_write_fp16),
-    Format("stream", ("stream", "stream-fp16", "stream-int8"), "one frame in, that frame's logits out, state "
-           "carried (needs student.shift=online)", write=_write_stream, check_job=_check_stream),
-    Format("tensorrt", ("build-manifest", "build-script", "calib-clips"), "a TensorRT engine (or, without "
-           "TensorRT, its build manifest)", options=("precision", "dla", "fp16_layers", "implicit_int8"),
+FORMATS: dict[str, Format] = {f.name: f for f in (  # what each writes: the module docstring
+    Format("onnx", ("onnx",)),
+    Format("int8", ("int8",), write=_write_int8),
+    Format("int8-cpu", ("int8-cpu",), needs=("int8",), options=("cpu_int8",), write=_write_cpu_int8),
+    Format("fp16", ("fp16",), write=_write_fp16),
+    Format("stream", ("stream", "stream-fp16", "stream-int8"), write=_write_stream, check_job=_check_stream),
+    Format("tensorrt", ("build-manifest", "build-script", "calib-clips"),
+           options=("precision", "dla", "fp16_layers", "implicit_int8"),
            write=_write_tensorrt, check=_check_tensorrt, check_job=_check_build),
-    Format("deepstream", ("deepstream",), "deepstream/: nvdspreprocess + nvinfer configs, labels, softmax ONNX",
-           options=("precision",), write=_write_deepstream),
-    Format("triton", ("triton",), "triton/: a Triton model repository", write=_write_triton),
+    Format("deepstream", ("deepstream",), options=("precision",), write=_write_deepstream),
+    Format("triton", ("triton",), write=_write_triton),
 )}
 DEFAULT_FORMATS = ("onnx", "int8", "int8-cpu", "fp16")
 

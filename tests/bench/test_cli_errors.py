@@ -71,3 +71,22 @@ def test_an_older_artifact_json_still_guards_the_checkpoint(run_copy):
     ckpt.write_bytes(ckpt.read_bytes() + b"\0")
     with pytest.raises(BenchError, match="is not the checkpoint"):
         resolve(run_copy)
+
+
+def test_an_engine_built_on_the_target_is_found_through_its_build_manifest_entry(run_copy):
+    """Bench finds an engine `build_engine.sh` made on the target only through artifact.json's
+    build-manifest entry (no directory glob)."""
+    import json
+
+    from edgekd.bench.artifacts import resolve
+    from edgekd.runtime.artifact import FILES
+
+    export = run_copy / "export"
+    art = json.loads((export / FILES["artifact"]).read_text())
+    art["artifacts"].append({"format": "tensorrt-build-manifest", "precision": "int8", "file": FILES["build-manifest"],
+                         "engine": "student.int8.engine"})
+    (export / FILES["artifact"]).write_text(json.dumps(art))
+    (export / FILES["build-manifest"]).write_text("{}")
+    assert resolve(run_copy).engines == {}  # listed, not built yet
+    (export / "student.int8.engine").write_bytes(b"")
+    assert resolve(run_copy).engines == {"int8": export / "student.int8.engine"}

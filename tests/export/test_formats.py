@@ -72,6 +72,9 @@ def test_file_table_names_every_file_an_export_writes(deploy_export):
     """Everything the fullest export leaves at the top of its folder is a name of runtime.artifact.FILES."""
     from edgekd.runtime.artifact import FILES
 
+    from edgekd.export.formats import FORMATS
+
+    assert all(key in FILES for f in FORMATS.values() for key in f.files)
     written = {p.name for p in deploy_export.iterdir()}
     assert written - set(FILES.values()) == set()
     assert {FILES[k] for k in ("artifact", "onnx", "int8", "fp16", "build-manifest", "build-script", "deepstream",
