@@ -20,11 +20,12 @@ from typing import Any, Callable
 import torch
 
 from edgekd.data.spec import DataSpec
-from edgekd.errors import ConfigError, TeacherError
+from edgekd.errors import ConfigError
 from edgekd.pretrain.augment import authors_augment
 from edgekd.pretrain.clips import DATA_MODES, clip_source, unlabeled
 from edgekd.pretrain.ssl_objectives import authors_objective_loss, global_stride, paper_objective_loss
 from edgekd.pretrain.step import OptimizerStep, no_step_error, set_lr
+from edgekd.teachers.loading import refuse_existing
 from edgekd.teachers.losses import DEFAULT_TAU
 from edgekd.teachers.ssl_teacher import OBJECTIVES, Objective, SSLTeacher, build_ssl_teacher
 from edgekd.teachers.timebalance import FIDELITIES
@@ -136,8 +137,7 @@ def pretrain_ssl(objective: Objective, manifest, split, data_spec: DataSpec, out
     cfg = dataclasses.replace(cfg or SSLPretrainConfig(), **overrides)
     out_dir = Path(out_dir)
     cfg.check(objective)
-    if out_dir.exists() and any(out_dir.iterdir()) and not force:
-        raise TeacherError(f"{out_dir} already exists", "pick another output folder or pass --force to replace it")
+    refuse_existing(out_dir, force)
 
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)

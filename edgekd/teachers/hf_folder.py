@@ -1,5 +1,5 @@
 """Shared by the open_clip / Hugging Face teachers (edgekd.teachers.vl, hf_video): strict loading of a
-local model folder, its image size, and one-line error text.
+local model folder, its image size and preprocessing stats, and one-line error text.
 """
 
 from __future__ import annotations
@@ -21,6 +21,20 @@ def as_size(size: Any) -> int:
     if isinstance(size, (list, tuple)):
         size = size[0]
     return int(size)
+
+
+def preprocessor_stats(folder: Path, size: Any, mean, std, files=("preprocessor_config.json",)) -> tuple[int, tuple, tuple]:
+    """(frame size, mean, std) from the first preprocessor file in `folder` (its crop size, else size, and
+    image stats), else the given defaults."""
+    import json
+
+    for name in files:
+        if (folder / name).is_file():
+            pp = json.loads((folder / name).read_text())
+            size = pp.get("crop_size") or pp.get("size") or size
+            mean, std = pp.get("image_mean", mean), pp.get("image_std", std)
+            break
+    return as_size(size), tuple(float(v) for v in mean), tuple(float(v) for v in std)
 
 
 def hf_model(folder: Path, class_name: str):

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 from pathlib import Path
 from typing import Any
 
@@ -62,17 +61,10 @@ def _norm_name(name: str) -> str:
 
 def preprocess(folder: Path, config) -> tuple[int, tuple, tuple]:
     """(frame size, mean, std): the preprocessor file's crop size and stats, else the model config's size."""
-    from edgekd.teachers.hf_folder import as_size
+    from edgekd.teachers.hf_folder import preprocessor_stats
 
-    family = FAMILIES[config.model_type]
-    size, mean, std = getattr(config, family.size_key), IMAGENET_MEAN, IMAGENET_STD
-    for name in PREPROCESSOR_FILES:
-        if (folder / name).is_file():
-            pp = json.loads((folder / name).read_text())
-            size = pp.get("crop_size") or pp.get("size") or size
-            mean, std = pp.get("image_mean", mean), pp.get("image_std", std)
-            break
-    return as_size(size), tuple(float(v) for v in mean), tuple(float(v) for v in std)
+    size = getattr(config, FAMILIES[config.model_type].size_key)
+    return preprocessor_stats(folder, size, IMAGENET_MEAN, IMAGENET_STD, files=PREPROCESSOR_FILES)
 
 
 class HFVideoTeacher(Teacher):

@@ -18,7 +18,6 @@ CLIP models are applied frame-wise (`FramewiseVLTeacher`); X-CLIP sees its `num_
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -29,7 +28,7 @@ from edgekd.data.spec import DataSpec
 from edgekd.errors import TeacherError
 from edgekd.io import read_json
 from edgekd.registry import did_you_mean
-from edgekd.teachers.hf_folder import as_size, first_line, hf_model
+from edgekd.teachers.hf_folder import as_size, first_line, hf_model, preprocessor_stats
 from edgekd.teachers.text import DEFAULT_TEMPLATES, prepare_offline, render_prompts
 from edgekd.teachers.vl_base import (OPENAI_CLIP_MEAN, OPENAI_CLIP_STD, FramewiseVLTeacher,
                                      VisionLanguageTeacher, model_frames)
@@ -151,13 +150,7 @@ def load_open_clip_dir(folder: str | Path, data_spec: DataSpec, **opts) -> OpenC
 
 def _hf_preprocess(folder: Path, vision_config) -> tuple[int, tuple, tuple]:
     """(image size, mean, std) from preprocessor_config.json, else the vision config + CLIP stats."""
-    size, mean, std = vision_config.image_size, OPENAI_CLIP_MEAN, OPENAI_CLIP_STD
-    pp_file = folder / "preprocessor_config.json"
-    if pp_file.is_file():
-        pp = json.loads(pp_file.read_text())
-        size = pp.get("crop_size") or pp.get("size") or size
-        mean, std = pp.get("image_mean", mean), pp.get("image_std", std)
-    return as_size(size), tuple(mean), tuple(std)
+    return preprocessor_stats(folder, vision_config.image_size, OPENAI_CLIP_MEAN, OPENAI_CLIP_STD)
 
 
 def _hf_tokenizer(folder: Path):

@@ -108,3 +108,14 @@ def test_loading_never_builds_an_embedded_teacher():
     asked, built = [], _Linear(8)
     assert load_teacher("embedded:invariant", SPEC, embedded=lambda name: asked.append(name) or built) is built
     assert asked == ["invariant"] and built.source == "embedded:invariant"
+
+
+def test_a_folder_written_before_the_pretrain_move_still_loads(tmp_path):
+    """teacher.json of older SSL teachers names edgekd.teachers.timebalance:from_folder, which is gone."""
+    from edgekd.teachers.ssl_teacher import SSLTeacher, build_ssl_teacher
+
+    folder = build_ssl_teacher("invariant", SPEC, backbone_kwargs={"width": 0.25}).save(tmp_path / "t")
+    meta = json.loads((folder / "teacher.json").read_text())
+    meta["loader"] = "edgekd.teachers.timebalance:from_folder"
+    (folder / "teacher.json").write_text(json.dumps(meta))
+    assert isinstance(load_teacher(folder, SPEC, probe=False), SSLTeacher)
