@@ -463,10 +463,7 @@ def _no_step_error(epoch: int, data, run_dir: Path | None) -> DataError:
 
 def _check_finite(value: torch.Tensor, ctx: StepContext, where: str, detail: dict[str, float]) -> None:
     """Raise TrainingDiverged on every rank when any rank sees a NaN/inf (so none hangs in a collective)."""
-    bad = torch.tensor(0.0 if bool(torch.isfinite(value.detach()).all()) else 1.0, device=ctx.device)
-    if ctx.env.enabled:
-        torch.distributed.all_reduce(bad, op=torch.distributed.ReduceOp.MAX)
-    if bad.item():
+    if not _on_every_rank(bool(torch.isfinite(value.detach()).all()), ctx.env, ctx.device):
         ckpt = ctx.run_dir / "checkpoint.pt"
         kept = f"the last good checkpoint {ckpt} is intact" if ckpt.is_file() else "no checkpoint was written yet"
         shown = ", ".join(f"{k}={v:.4g}" for k, v in detail.items())
