@@ -52,7 +52,7 @@ def report_error(e: BaseException) -> int:
     if type(e).__name__ == "NoArgsIsHelpError":  # `edgekd data` alone: the help is the answer (rich printed it)
         err.print(e.format_message(), markup=False, highlight=False, end="")
         return e.exit_code
-    if state.debug:
+    if state.debug and not isinstance(e, _CLICK_ERROR):  # a usage error is the user's, not a bug to trace
         err.print(traceback.format_exc(), markup=False, highlight=False)
     if isinstance(e, _CLICK_ERROR):
         e = usage_error(e, state.argv)

@@ -12,7 +12,7 @@ def test_version(capsys):
 
 
 def test_help_is_fast_and_light():
-    code = "import sys, edgekd.cli.main; print(any(m in sys.modules for m in ('torch', 'onnxruntime', 'tensorrt', 'transformers')))"
+    code = "import sys, edgekd.cli.main; print(any(m in sys.modules for m in ('torch', 'numpy', 'onnx', 'onnxruntime', 'tensorrt', 'transformers')))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False", "edgekd --help must not import heavy libraries"
 

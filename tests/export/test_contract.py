@@ -57,7 +57,7 @@ def test_stranger_client_reproduces_edgekd_logits(deploy_export, tmp_path):
     meta = {p.key: p.value for p in model.metadata_props}
     pre = json.loads(meta["preprocess"])
     assert meta["output_kind"] == "logits" and pre["output"]["kind"].startswith("logits")
-    from edgekd.checkpoint import DataSpec
+    from edgekd.data.spec import DataSpec
 
     art = json.loads((deploy_export / "artifact.json").read_text())
     spec = DataSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in art["data_spec"].items()})

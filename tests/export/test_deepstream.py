@@ -103,7 +103,7 @@ def test_bundle_keys_values_and_softmax_model(deploy_export):
 def test_roi_is_the_evaluation_crop():
     """The ROI scaled to size x size sees what evaluation's short-side resize + centre crop sees: checked by
     mapping the crop's corners back through the resize by hand (1280x720, size 64, decode 74)."""
-    from edgekd.checkpoint import DataSpec
+    from edgekd.data.spec import DataSpec
     from edgekd.export.deepstream import preprocess_config
 
     spec = DataSpec(frames=8, size=64, class_names=("a", "b"))
